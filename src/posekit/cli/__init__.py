@@ -1,0 +1,61 @@
+"""The ``posekit`` command line.
+
+Each subcommand lives in its own module under :mod:`posekit.cli` and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` to a
+function ``run(args) -> int`` (the exit code). Subcommand modules import heavy
+dependencies (torch, onnxruntime) inside ``run``, never at module level, so
+``posekit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+__all__ = ["main", "build_parser"]
+
+#: Subcommand modules, in the order ``--help`` lists them.
+SUBCOMMANDS = ("predict", "eval", "models", "export")
+
+_DESCRIPTION = """\
+posekit: multi-person 2D human pose estimation on the CPU.
+
+A person detector finds people, each person is cropped and passed through a
+single-person pose network, heatmaps are decoded to keypoints, mapped back to
+the image and duplicate poses are removed (AlphaPose's parametric pose NMS).
+
+Typical use:
+  posekit predict photos/ --out out/ --save-img      # skeletons + results.json
+  posekit eval out/results.json --gt person_keypoints.json
+  posekit models                                     # which model files are present
+Run 'posekit COMMAND --help' for the options of each command.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="posekit", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"posekit.cli.{name}").register(sub)
+    return parser
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    _setup_logging(args.verbose, args.quiet)
+    return int(args.func(args) or 0)
