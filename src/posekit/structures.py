@@ -1,0 +1,138 @@
+"""``Poses``: the one result type of posekit.
+
+A :class:`Poses` holds every person found in one image (or video frame):
+boxes, box scores, keypoints, keypoint scores, the pose score used for
+ranking, and track ids. It slices like an array, concatenates, and writes
+COCO results JSON and AlphaPose-style JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Sequence
+
+import numpy as np
+
+from posekit.schema import COCO17, KeypointSchema
+
+__all__ = ["Poses"]
+
+
+@dataclass(frozen=True, eq=False)
+class Poses:
+    """People in one image.
+
+    Attributes:
+        boxes: ``(N, 4)`` float32 xyxy person boxes (the detector's, or the box
+            the crop came from when tracking).
+        box_scores: ``(N,)`` float32 detector confidences.
+        keypoints: ``(N, K, 2)`` float32 image coordinates (see :mod:`posekit.geometry`).
+        keypoint_scores: ``(N, K)`` float32.
+        scores: ``(N,)`` float32 pose confidence (AlphaPose's proposal score or
+            HRNet's rescored box score), written as COCO ``score``.
+        track_ids: ``(N,)`` int64, ``-1`` where untracked.
+        schema: the keypoint layout.
+    """
+
+    boxes: np.ndarray
+    box_scores: np.ndarray
+    keypoints: np.ndarray
+    keypoint_scores: np.ndarray
+    scores: np.ndarray
+    track_ids: np.ndarray = field(default=None)  # type: ignore[assignment]
+    schema: KeypointSchema = COCO17
+
+    _ARRAYS = ("boxes", "box_scores", "keypoints", "keypoint_scores", "scores", "track_ids")
+
+    def __post_init__(self) -> None:
+        n = len(np.asarray(self.boxes).reshape(-1, 4))
+        k = self.schema.num_keypoints
+        set_ = object.__setattr__
+        set_(self, "boxes", np.asarray(self.boxes, np.float32).reshape(n, 4))
+        set_(self, "box_scores", np.asarray(self.box_scores, np.float32).reshape(n))
+        set_(self, "keypoints", np.asarray(self.keypoints, np.float32).reshape(n, k, 2))
+        set_(self, "keypoint_scores", np.asarray(self.keypoint_scores, np.float32).reshape(n, k))
+        set_(self, "scores", np.asarray(self.scores, np.float32).reshape(n))
+        tid = np.full(n, -1, np.int64) if self.track_ids is None else np.asarray(self.track_ids, np.int64)
+        set_(self, "track_ids", tid.reshape(n))
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def empty(cls, schema: KeypointSchema = COCO17) -> "Poses":
+        k = schema.num_keypoints
+        return cls(np.zeros((0, 4)), np.zeros(0), np.zeros((0, k, 2)), np.zeros((0, k)), np.zeros(0), schema=schema)
+
+    @classmethod
+    def concat(cls, items: Sequence["Poses"]) -> "Poses":
+        """Concatenate results that share a schema."""
+        if not items:
+            return cls.empty()
+        schema = items[0].schema
+        if any(p.schema != schema for p in items):
+            raise ValueError("cannot concatenate Poses with different keypoint schemas")
+        arrays = {name: np.concatenate([getattr(p, name) for p in items]) for name in cls._ARRAYS}
+        return cls(**arrays, schema=schema)
+
+    def replace(self, **changes: Any) -> "Poses":
+        """A copy with some arrays replaced."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Poses(**values)
+
+    # ------------------------------------------------------------------ container
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def __getitem__(self, index: Any) -> "Poses":
+        """Select people by int, slice, boolean mask or index array."""
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        return Poses(**{name: getattr(self, name)[index] for name in self._ARRAYS}, schema=self.schema)
+
+    def __repr__(self) -> str:
+        return f"Poses(n={len(self)}, schema={self.schema.name!r})"
+
+    # ------------------------------------------------------------------ output
+
+    def to_coco(self, image_id: int, category_id: int = 1, decimals: int = 2) -> list[dict]:
+        """COCO keypoint results: ``[{"image_id", "category_id", "keypoints": [x, y, s]*K, "score"}]``.
+
+        The third value of each keypoint is its score (as HRNet writes it).
+        """
+        out = []
+        for i in range(len(self)):
+            kp = np.concatenate([self.keypoints[i], self.keypoint_scores[i, :, None]], axis=1)
+            item = {
+                "image_id": int(image_id),
+                "category_id": int(category_id),
+                "keypoints": [round(float(v), decimals) for v in kp.reshape(-1)],
+                "score": round(float(self.scores[i]), 5),
+                "bbox": [round(float(v), decimals) for v in _xywh(self.boxes[i])],
+            }
+            if self.track_ids[i] >= 0:
+                item["track_id"] = int(self.track_ids[i])
+            out.append(item)
+        return out
+
+    def to_alphapose(self, image_name: str, decimals: int = 2) -> list[dict]:
+        """AlphaPose's JSON result entries (``image_id`` is the file name, ``idx`` the track id)."""
+        out = []
+        for i in range(len(self)):
+            kp = np.concatenate([self.keypoints[i], self.keypoint_scores[i, :, None]], axis=1)
+            item = {
+                "image_id": image_name,
+                "category_id": 1,
+                "keypoints": [round(float(v), decimals) for v in kp.reshape(-1)],
+                "score": round(float(self.scores[i]), 5),
+                "box": [round(float(v), decimals) for v in _xywh(self.boxes[i])],
+            }
+            if self.track_ids[i] >= 0:
+                item["idx"] = int(self.track_ids[i])
+            out.append(item)
+        return out
+
+
+def _xywh(box: np.ndarray) -> np.ndarray:
+    return np.array([box[0], box[1], box[2] - box[0], box[3] - box[1]])
