@@ -99,7 +99,10 @@ class Poses:
     def to_coco(self, image_id: int, category_id: int = 1, decimals: int = 2) -> list[dict]:
         """COCO keypoint results: ``[{"image_id", "category_id", "keypoints": [x, y, s]*K, "score"}]``.
 
-        The third value of each keypoint is its score (as HRNet writes it).
+        The third value of each keypoint is its score (as HRNet writes it). No
+        ``bbox`` is written: COCO's loader would then take the result's area from
+        the detector box instead of the keypoint extent (HRNet and AlphaPose
+        write none either).
         """
         out = []
         for i in range(len(self)):
@@ -109,7 +112,6 @@ class Poses:
                 "category_id": int(category_id),
                 "keypoints": [round(float(v), decimals) for v in kp.reshape(-1)],
                 "score": round(float(self.scores[i]), 5),
-                "bbox": [round(float(v), decimals) for v in _xywh(self.boxes[i])],
             }
             if self.track_ids[i] >= 0:
                 item["track_id"] = int(self.track_ids[i])

@@ -1,0 +1,618 @@
+"""COCO keypoint evaluation (OKS-based AP / AR) in plain numpy.
+
+This reproduces ``pycocotools.cocoeval.COCOeval`` with ``iouType="keypoints"``
+(same numbers to floating-point rounding) without depending on pycocotools.
+The algorithm, as the COCO toolkit defines it:
+
+* **Ground truth.** Every annotation of an evaluated image and category is a
+  ground truth. It is *ignored* (may be matched, but is neither counted as a
+  positive nor lets its matches count) when it is a crowd (``iscrowd``) or has
+  no labelled keypoint (``num_keypoints == 0``). Any ``ignore`` field in the
+  file is overridden, as COCO does.
+* **Results** are read like ``COCO.loadRes``: result image ids must be GT image
+  ids; each result gets ``id = 1..N`` in list order; its ``area`` is the area of
+  the box spanned by *all* its keypoints (``(x1 - x0) * (y1 - y0)``), except
+  that when the first result carries a non-empty ``bbox`` every result's area is
+  its box area ``w * h`` (COCO's box branch wins in that case).
+* **Per image and category**, detections are sorted by score (descending,
+  stable) and cut to ``max_dets`` (20). OKS is computed between them and all
+  ground truths (:func:`posekit.evaluation.oks.compute_oks`). For each area
+  range (all ``[0, 1e10]``, medium ``[32², 96²]``, large ``[96², 1e10]``) the
+  ground truths outside the range are ignored too, sorted non-ignored first,
+  and each OKS threshold ``0.50:0.05:0.95`` runs a greedy matching: every
+  detection in score order takes the best still-free ground truth (crowds stay
+  free) with OKS ≥ the threshold, preferring non-ignored ground truths; ties go
+  to the later ground truth. A detection matched to an ignored ground truth is
+  ignored; an unmatched detection outside the area range is ignored.
+* **Accumulation** over images: all detections sorted by score (stable),
+  cumulative true/false positives, recall = TP / #non-ignored GT, precision
+  made monotone (running maximum from the right), sampled at recall
+  thresholds ``0:0.01:1`` with a left-sided search (0 past the last recall).
+* **Summary**: the 10 COCO keypoint numbers, averaged over thresholds, recall
+  points and categories (entries of categories without ground truth are
+  skipped; -1 when nothing is left): AP, AP50, AP75, APm, APl, AR, AR50, AR75,
+  ARm, ARl.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from posekit.evaluation.oks import compute_oks
+from posekit.schema import COCO17
+
+__all__ = [
+    "STAT_NAMES",
+    "AREA_RANGES",
+    "ImageOks",
+    "KeypointEvaluation",
+    "load_coco_json",
+    "load_results",
+    "evaluate_keypoints",
+    "evaluate_keypoints_detailed",
+    "format_stats",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Names of the 10 summary numbers, in pycocotools' order.
+STAT_NAMES: tuple[str, ...] = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+
+#: Keypoint evaluation area ranges ``(label, (min_area, max_area))``; COCO has no "small" for keypoints.
+AREA_RANGES: tuple[tuple[str, tuple[float, float]], ...] = (
+    ("all", (0.0, 1e10)),
+    ("medium", (32.0**2, 96.0**2)),
+    ("large", (96.0**2, 1e10)),
+)
+
+_EPS = float(np.spacing(1))
+
+
+def _oks_thresholds() -> np.ndarray:
+    """OKS thresholds ``(10,)``: 0.50, 0.55, ..., 0.95 (built as COCO does)."""
+    return np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
+
+
+def _recall_thresholds() -> np.ndarray:
+    """Recall sampling points ``(101,)``: 0.00, 0.01, ..., 1.00."""
+    return np.linspace(0.0, 1.0, int(np.round((1.0 - 0.0) / 0.01)) + 1, endpoint=True)
+
+
+# --------------------------------------------------------------------------- data classes
+
+
+@dataclass(frozen=True)
+class ImageOks:
+    """OKS of one image and category.
+
+    Attributes:
+        oks: ``(D, G)`` OKS between the image's detections (sorted by score,
+            highest first, cut to ``max_dets``) and its ground truths (file order).
+        dt_ids: result ids ``(D,)`` (1-based position in the results list).
+        gt_ids: ground-truth annotation ids ``(G,)``.
+    """
+
+    oks: np.ndarray
+    dt_ids: np.ndarray
+    gt_ids: np.ndarray
+
+
+@dataclass(frozen=True)
+class KeypointEvaluation:
+    """Everything a COCO keypoint evaluation produced.
+
+    Attributes:
+        stats: the 10 summary numbers keyed by :data:`STAT_NAMES`, in order.
+        precision: ``(T, R, C, A)`` interpolated precision per OKS threshold,
+            recall threshold, category and area range; -1 where a category has
+            no non-ignored ground truth.
+        recall: ``(T, C, A)`` final recall; -1 likewise.
+        oks_thresholds: ``(T,)``.
+        recall_thresholds: ``(R,)``.
+        image_ids: evaluated image ids (sorted).
+        cat_ids: evaluated category ids (sorted).
+        area_labels: labels of the ``A`` area ranges.
+        max_dets: detections kept per image and category.
+        per_image: :class:`ImageOks` per ``(image_id, category_id)`` that has
+            detections or ground truths.
+    """
+
+    stats: dict[str, float]
+    precision: np.ndarray
+    recall: np.ndarray
+    oks_thresholds: np.ndarray
+    recall_thresholds: np.ndarray
+    image_ids: tuple[int, ...]
+    cat_ids: tuple[int, ...]
+    area_labels: tuple[str, ...]
+    max_dets: int
+    per_image: dict[tuple[int, int], ImageOks]
+
+
+@dataclass(frozen=True)
+class _GroundTruths:
+    """Ground truths of one image and category, in file order (``G`` of them)."""
+
+    ids: np.ndarray  # (G,) int64
+    keypoints: np.ndarray  # (G, K, 3)
+    areas: np.ndarray  # (G,)
+    boxes: np.ndarray  # (G, 4) xywh
+    crowd: np.ndarray  # (G,) bool
+    ignore: np.ndarray  # (G,) bool: crowd or no labelled keypoint
+
+
+@dataclass(frozen=True)
+class _Detections:
+    """Detections of one image and category, sorted by score and cut (``D`` of them)."""
+
+    ids: np.ndarray  # (D,) int64
+    keypoints: np.ndarray  # (D, K, 3)
+    areas: np.ndarray  # (D,)
+    scores: np.ndarray  # (D,)
+
+
+@dataclass(frozen=True)
+class _ImageEval:
+    """Matching outcome of one image, category and area range."""
+
+    dt_scores: np.ndarray  # (D,)
+    dt_matches: np.ndarray  # (T, D) matched GT id, 0 = unmatched
+    dt_ignore: np.ndarray  # (T, D) bool
+    gt_ignore: np.ndarray  # (G,) bool
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_coco_json(source: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
+    """Return a COCO-style ground-truth dict, reading it from a path if needed.
+
+    A mapping is returned as a dict without copying its contents; nothing here
+    modifies it.
+    """
+    if isinstance(source, Mapping):
+        return dict(source)
+    with open(Path(source), encoding="utf-8") as f:
+        data = json.load(f)
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: a COCO ground-truth file must hold a JSON object")
+    return data
+
+
+def _read_results(results: Sequence[Mapping[str, Any]] | str | os.PathLike[str]) -> list[Mapping[str, Any]]:
+    if isinstance(results, (str, os.PathLike)):
+        with open(Path(results), encoding="utf-8") as f:
+            data = json.load(f)
+        source = str(results)
+    else:
+        data = results
+        source = "results"
+    if not isinstance(data, (list, tuple)):
+        raise ValueError(f"{source}: results must be a list of objects, got {type(data).__name__}")
+    return list(data)
+
+
+def load_results(
+    results: Sequence[Mapping[str, Any]] | str | os.PathLike[str],
+    gt_image_ids: Iterable[int],
+) -> list[dict[str, Any]]:
+    """Read keypoint results the way ``COCO.loadRes`` does, without touching the input.
+
+    Args:
+        results: a list of result dicts (``image_id``, ``category_id``,
+            ``keypoints`` as a flat ``[x, y, s] * K`` list, ``score``) or a path
+            to a JSON file holding one.
+        gt_image_ids: the ground truth's image ids.
+
+    Returns:
+        New dicts (input dicts are copied) with ``id`` (1..N), ``area`` and
+        ``bbox`` set: the keypoint-extent box, or, when the first result has a
+        non-empty ``bbox``, that box and its area for every result.
+
+    Raises:
+        ValueError: on a malformed result or an image id that is not in the
+            ground truth.
+    """
+    anns = _read_results(results)
+    if not anns:
+        return []
+    for i, ann in enumerate(anns):
+        if not isinstance(ann, Mapping):
+            raise ValueError(f"result {i} is not an object")
+        missing = [key for key in ("image_id", "category_id", "keypoints", "score") if key not in ann]
+        if missing:
+            raise ValueError(f"result {i} lacks {missing}")
+    known = set(gt_image_ids)
+    unknown = sorted({ann["image_id"] for ann in anns} - known, key=str)
+    if unknown:
+        shown = ", ".join(map(str, unknown[:20])) + (" ..." if len(unknown) > 20 else "")
+        raise ValueError(f"results refer to {len(unknown)} image id(s) not in the ground truth: {shown}")
+
+    first = anns[0]
+    use_box = "bbox" in first and len(first["bbox"]) > 0
+    if not use_box and "segmentation" in first:
+        raise ValueError("segmentation results are not supported by keypoint evaluation")
+    out: list[dict[str, Any]] = []
+    for i, ann in enumerate(anns):
+        new = dict(ann)
+        if use_box:
+            if "bbox" not in ann or len(ann["bbox"]) != 4:
+                raise ValueError(f"result {i} lacks a 4-number bbox (the first result has one)")
+            x, y, w, h = (float(v) for v in ann["bbox"])
+            new["bbox"] = [x, y, w, h]
+            new["area"] = w * h
+        else:
+            kp = np.asarray(ann["keypoints"], dtype=np.float64).reshape(-1)
+            if kp.size == 0 or kp.size % 3:
+                raise ValueError(f"result {i}: keypoints must be a flat list of (x, y, score) triples")
+            xs, ys = kp[0::3], kp[1::3]
+            x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
+            new["area"] = float((x1 - x0) * (y1 - y0))
+            new["bbox"] = [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
+        new["id"] = i + 1
+        out.append(new)
+    return out
+
+
+def _keypoint_array(flat: Any, k: int, what: str) -> np.ndarray:
+    arr = np.asarray(flat, dtype=np.float64).reshape(-1)
+    if arr.size != 3 * k:
+        raise ValueError(f"{what}: expected {3 * k} keypoint numbers ({k} keypoints), got {arr.size}")
+    return arr.reshape(k, 3)
+
+
+def _group_gts(
+    anns: Iterable[Mapping[str, Any]], image_ids: set[int], cat_ids: set[int], k: int
+) -> dict[tuple[int, int], _GroundTruths]:
+    grouped: dict[tuple[int, int], list[Mapping[str, Any]]] = {}
+    for ann in anns:
+        key = (ann["image_id"], ann["category_id"])
+        if key[0] in image_ids and key[1] in cat_ids:
+            grouped.setdefault(key, []).append(ann)
+    out: dict[tuple[int, int], _GroundTruths] = {}
+    for key, items in grouped.items():
+        kps = np.stack([_keypoint_array(a["keypoints"], k, f"ground truth {a.get('id')}") for a in items])
+        # pycocotools requires ``num_keypoints``; without it, count the labelled keypoints.
+        num_kp = np.array(
+            [a.get("num_keypoints", int(np.count_nonzero(kp[:, 2] > 0))) for a, kp in zip(items, kps)],
+            dtype=np.int64,
+        )
+        crowd = np.array([bool(a.get("iscrowd", 0)) for a in items], dtype=bool)
+        out[key] = _GroundTruths(
+            ids=np.array([a["id"] for a in items], dtype=np.int64),
+            keypoints=kps,
+            areas=np.array([a["area"] for a in items], dtype=np.float64),
+            boxes=np.array([a["bbox"] for a in items], dtype=np.float64).reshape(-1, 4),
+            crowd=crowd,
+            ignore=crowd | (num_kp == 0),
+        )
+    return out
+
+
+def _group_dts(
+    anns: Iterable[Mapping[str, Any]], image_ids: set[int], cat_ids: set[int], k: int, max_dets: int
+) -> dict[tuple[int, int], _Detections]:
+    grouped: dict[tuple[int, int], list[Mapping[str, Any]]] = {}
+    for ann in anns:
+        key = (ann["image_id"], ann["category_id"])
+        if key[0] in image_ids and key[1] in cat_ids:
+            grouped.setdefault(key, []).append(ann)
+    out: dict[tuple[int, int], _Detections] = {}
+    for key, items in grouped.items():
+        scores = np.array([a["score"] for a in items], dtype=np.float64)
+        order = np.argsort(-scores, kind="mergesort")[:max_dets]
+        kept = [items[i] for i in order]
+        out[key] = _Detections(
+            ids=np.array([a["id"] for a in kept], dtype=np.int64),
+            keypoints=np.stack([_keypoint_array(a["keypoints"], k, f"result {a['id']}") for a in kept]),
+            areas=np.array([a["area"] for a in kept], dtype=np.float64),
+            scores=scores[order],
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def _greedy_match(
+    oks: np.ndarray, gt_ignore: np.ndarray, gt_crowd: np.ndarray, thresholds: np.ndarray
+) -> np.ndarray:
+    """COCO's greedy matching, all thresholds at once.
+
+    Args:
+        oks: ``(D, G)`` with detections in score order and ground truths sorted
+            non-ignored first.
+        gt_ignore: ``(G,)`` bool, all ``False`` entries before all ``True`` ones.
+        gt_crowd: ``(G,)`` bool; crowd ground truths can be matched repeatedly.
+        thresholds: ``(T,)`` OKS thresholds.
+
+    Returns:
+        ``(T, D)`` index of the matched ground truth, -1 when unmatched.
+    """
+    num_t = thresholds.shape[0]
+    num_dt, num_gt = oks.shape
+    match = np.full((num_t, num_dt), -1, dtype=np.int64)
+    if num_dt == 0 or num_gt == 0:
+        return match
+    thr = np.minimum(thresholds, 1 - 1e-10)
+    taken = np.zeros((num_t, num_gt), dtype=bool)
+    n_regular = int(np.count_nonzero(~gt_ignore))
+    blocks = [(lo, hi) for lo, hi in ((0, n_regular), (n_regular, num_gt)) if hi > lo]
+    rows = np.arange(num_t)
+    for d in range(num_dt):
+        vals = np.where(~taken | gt_crowd[None, :], oks[d][None, :], -np.inf)  # (T, G)
+        m = np.full(num_t, -1, dtype=np.int64)
+        # Non-ignored ground truths first; ignored ones only if none matched.
+        # Within a block the winner is the last ground truth with the highest
+        # OKS, provided it reaches the threshold.
+        for lo, hi in blocks:
+            v = vals[:, lo:hi]
+            best = v.max(axis=1)
+            last = hi - 1 - np.argmax(v[:, ::-1] == best[:, None], axis=1)
+            m = np.where((m < 0) & (best >= thr), last, m)
+        match[:, d] = m
+        hit = m >= 0
+        taken[rows[hit], m[hit]] = True
+    return match
+
+
+def _evaluate_image(
+    gts: _GroundTruths | None,
+    dts: _Detections | None,
+    oks: np.ndarray,
+    area_range: tuple[float, float],
+    thresholds: np.ndarray,
+) -> _ImageEval:
+    """Match one image's detections for one area range (COCO ``evaluateImg``)."""
+    lo, hi = area_range
+    num_t = thresholds.shape[0]
+    if gts is None:
+        gt_ignore = np.zeros((0,), dtype=bool)
+        gt_crowd = gt_ignore
+        gt_ids = np.zeros((0,), dtype=np.int64)
+        order = np.zeros((0,), dtype=np.int64)
+    else:
+        ig = gts.ignore | (gts.areas < lo) | (gts.areas > hi)
+        order = np.argsort(ig.astype(np.int64), kind="mergesort")
+        gt_ignore, gt_crowd, gt_ids = ig[order], gts.crowd[order], gts.ids[order]
+    if dts is None:
+        scores = np.zeros((0,), dtype=np.float64)
+        dt_out = np.zeros((0,), dtype=bool)
+    else:
+        scores = dts.scores
+        dt_out = (dts.areas < lo) | (dts.areas > hi)
+    num_dt = scores.shape[0]
+
+    match = _greedy_match(oks[:, order], gt_ignore, gt_crowd, thresholds)  # (T, D)
+    matched = match >= 0
+    safe = np.where(matched, match, 0)
+    dt_matches = np.where(matched, gt_ids[safe] if gt_ids.size else 0, 0).astype(np.float64)
+    dt_ignore = np.where(matched, gt_ignore[safe] if gt_ignore.size else False, False)
+    # A "match" to a ground truth whose id is 0 counts as unmatched, as in COCO.
+    dt_ignore = dt_ignore | ((dt_matches == 0) & dt_out[None, :])
+    return _ImageEval(
+        dt_scores=scores,
+        dt_matches=dt_matches.reshape(num_t, num_dt),
+        dt_ignore=dt_ignore.reshape(num_t, num_dt),
+        gt_ignore=gt_ignore,
+    )
+
+
+def _accumulate(
+    evals: list[_ImageEval], thresholds: np.ndarray, rec_thresholds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Precision ``(T, R)`` and recall ``(T,)`` over images, or ``None`` without positives."""
+    num_t, num_r = thresholds.shape[0], rec_thresholds.shape[0]
+    gt_ignore = np.concatenate([e.gt_ignore for e in evals]) if evals else np.zeros((0,), dtype=bool)
+    num_pos = int(np.count_nonzero(~gt_ignore))
+    if num_pos == 0:
+        return None
+    scores = np.concatenate([e.dt_scores for e in evals])
+    order = np.argsort(-scores, kind="mergesort")
+    dt_matches = np.concatenate([e.dt_matches for e in evals], axis=1)[:, order]
+    dt_ignore = np.concatenate([e.dt_ignore for e in evals], axis=1)[:, order]
+    num_dt = scores.shape[0]
+
+    precision = np.zeros((num_t, num_r), dtype=np.float64)
+    if num_dt == 0:
+        return precision, np.zeros((num_t,), dtype=np.float64)
+    tps = (dt_matches != 0) & ~dt_ignore
+    fps = (dt_matches == 0) & ~dt_ignore
+    tp_sum = np.cumsum(tps, axis=1).astype(np.float64)
+    fp_sum = np.cumsum(fps, axis=1).astype(np.float64)
+    rc = tp_sum / num_pos
+    pr = tp_sum / (fp_sum + tp_sum + _EPS)
+    pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]  # monotone envelope
+    for t in range(num_t):
+        idx = np.searchsorted(rc[t], rec_thresholds, side="left")
+        inside = idx < num_dt
+        precision[t] = np.where(inside, pr[t][np.minimum(idx, num_dt - 1)], 0.0)
+    return precision, rc[:, -1].copy()
+
+
+def _summarize(
+    precision: np.ndarray, recall: np.ndarray, thresholds: np.ndarray, area_labels: Sequence[str]
+) -> dict[str, float]:
+    """The 10 COCO keypoint numbers from ``precision (T, R, C, A)`` and ``recall (T, C, A)``."""
+
+    def mean_valid(values: np.ndarray) -> float:
+        valid = values[values > -1]
+        return float(np.mean(valid)) if valid.size else -1.0
+
+    def pick(arr: np.ndarray, thr: float | None, area: str) -> np.ndarray:
+        a = area_labels.index(area)
+        if thr is not None:
+            arr = arr[np.flatnonzero(np.isclose(thresholds, thr))]
+        return arr[..., a]
+
+    stats: dict[str, float] = OrderedDict()
+    for prefix, arr in (("AP", precision), ("AR", recall)):
+        stats[prefix] = mean_valid(pick(arr, None, "all"))
+        stats[prefix + "50"] = mean_valid(pick(arr, 0.5, "all"))
+        stats[prefix + "75"] = mean_valid(pick(arr, 0.75, "all"))
+        stats[prefix + "m"] = mean_valid(pick(arr, None, "medium"))
+        stats[prefix + "l"] = mean_valid(pick(arr, None, "large"))
+    return OrderedDict((name, stats[name]) for name in STAT_NAMES)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def _resolve_sigmas(
+    sigmas: Sequence[float] | np.ndarray | None, gt: Mapping[str, Any], cat_ids: Sequence[int]
+) -> np.ndarray:
+    """The sigmas to use ``(K,)``: the given ones, else COCO-17 (checked against the categories)."""
+    if sigmas is not None:
+        return np.asarray(sigmas, dtype=np.float64).reshape(-1)
+    for cat in gt.get("categories", []):
+        names = cat.get("keypoints")
+        if cat.get("id") in cat_ids and names is not None and len(names) != COCO17.num_keypoints:
+            raise ValueError(
+                f"category {cat.get('id')} has {len(names)} keypoints; pass the schema's sigmas "
+                f"(the default is COCO-17)"
+            )
+    return COCO17.sigmas_array()
+
+
+def evaluate_keypoints_detailed(
+    gt: Mapping[str, Any] | str | os.PathLike[str],
+    results: Sequence[Mapping[str, Any]] | str | os.PathLike[str],
+    *,
+    sigmas: Sequence[float] | np.ndarray | None = None,
+    image_ids: Iterable[int] | None = None,
+    cat_ids: Iterable[int] | None = None,
+    max_dets: int = 20,
+) -> KeypointEvaluation:
+    """Run COCO keypoint evaluation and return stats plus the intermediate arrays.
+
+    Args:
+        gt: COCO ground truth (dict or path to the JSON file) with ``images``,
+            ``annotations`` (``keypoints``, ``num_keypoints``, ``area``, ``bbox``,
+            ``iscrowd``) and ``categories``.
+        results: keypoint results (list of dicts or path to a JSON list); see
+            :func:`load_results`.
+        sigmas: per-keypoint OKS sigmas ``(K,)``; ``None`` means the COCO-17
+            sigmas of :data:`posekit.schema.COCO17` (an error if the ground
+            truth's categories declare another number of keypoints).
+        image_ids: evaluate only these images (default: all GT images). Results
+            on other GT images are dropped.
+        cat_ids: evaluate only these categories (default: all GT categories).
+        max_dets: detections kept per image and category (COCO: 20).
+
+    Returns:
+        A :class:`KeypointEvaluation`.
+
+    Raises:
+        ValueError: when a result refers to an image that is not in the ground
+            truth, or on malformed input.
+    """
+    gt_data = load_coco_json(gt)
+    gt_images = [img["id"] for img in gt_data.get("images", [])]
+    gt_anns = gt_data.get("annotations", [])
+    if cat_ids is None:
+        if "categories" in gt_data:
+            cats = sorted({c["id"] for c in gt_data["categories"]})
+        else:
+            cats = sorted({a["category_id"] for a in gt_anns})
+    else:
+        cats = sorted(set(cat_ids))
+    imgs = sorted(set(gt_images) if image_ids is None else set(image_ids))
+    if image_ids is not None:
+        absent = sorted(set(imgs) - set(gt_images), key=str)
+        if absent:
+            logger.warning("%d requested image id(s) are not in the ground truth, e.g. %s", len(absent), absent[:5])
+    if max_dets < 1:
+        raise ValueError(f"max_dets must be positive, got {max_dets}")
+    sig = _resolve_sigmas(sigmas, gt_data, cats)
+    k = sig.shape[0]
+
+    dt_anns = load_results(results, gt_images)
+    img_set, cat_set = set(imgs), set(cats)
+    gts_by_key = _group_gts(gt_anns, img_set, cat_set, k)
+    dts_by_key = _group_dts(dt_anns, img_set, cat_set, k, max_dets)
+    logger.debug(
+        "keypoint eval: %d images, %d categories, %d ground truths, %d results",
+        len(imgs), len(cats), len(gt_anns), len(dt_anns),
+    )
+
+    thresholds = _oks_thresholds()
+    rec_thresholds = _recall_thresholds()
+    area_labels = tuple(label for label, _ in AREA_RANGES)
+    num_t, num_r, num_c, num_a = thresholds.shape[0], rec_thresholds.shape[0], len(cats), len(AREA_RANGES)
+    precision = -np.ones((num_t, num_r, num_c, num_a), dtype=np.float64)
+    recall = -np.ones((num_t, num_c, num_a), dtype=np.float64)
+    per_image: dict[tuple[int, int], ImageOks] = {}
+
+    for c, cat in enumerate(cats):
+        per_area: list[list[_ImageEval]] = [[] for _ in AREA_RANGES]
+        for img in imgs:
+            gts = gts_by_key.get((img, cat))
+            dts = dts_by_key.get((img, cat))
+            if gts is None and dts is None:
+                continue
+            num_gt = 0 if gts is None else gts.ids.shape[0]
+            num_dt = 0 if dts is None else dts.ids.shape[0]
+            if gts is not None and dts is not None:
+                oks = compute_oks(dts.keypoints, gts.keypoints, gts.areas, gts.boxes, sig)
+            else:
+                oks = np.zeros((num_dt, num_gt), dtype=np.float64)
+            per_image[(img, cat)] = ImageOks(
+                oks=oks,
+                dt_ids=np.zeros((0,), np.int64) if dts is None else dts.ids,
+                gt_ids=np.zeros((0,), np.int64) if gts is None else gts.ids,
+            )
+            for a, (_, rng) in enumerate(AREA_RANGES):
+                per_area[a].append(_evaluate_image(gts, dts, oks, rng, thresholds))
+        for a in range(num_a):
+            acc = _accumulate(per_area[a], thresholds, rec_thresholds)
+            if acc is not None:
+                precision[:, :, c, a], recall[:, c, a] = acc
+
+    stats = _summarize(precision, recall, thresholds, area_labels)
+    return KeypointEvaluation(
+        stats=stats,
+        precision=precision,
+        recall=recall,
+        oks_thresholds=thresholds,
+        recall_thresholds=rec_thresholds,
+        image_ids=tuple(imgs),
+        cat_ids=tuple(cats),
+        area_labels=area_labels,
+        max_dets=max_dets,
+        per_image=per_image,
+    )
+
+
+def evaluate_keypoints(
+    gt: Mapping[str, Any] | str | os.PathLike[str],
+    results: Sequence[Mapping[str, Any]] | str | os.PathLike[str],
+    *,
+    sigmas: Sequence[float] | np.ndarray | None = None,
+    image_ids: Iterable[int] | None = None,
+    cat_ids: Iterable[int] | None = None,
+    max_dets: int = 20,
+) -> dict[str, float]:
+    """COCO keypoint AP/AR: the 10 pycocotools numbers keyed by :data:`STAT_NAMES`.
+
+    Same arguments as :func:`evaluate_keypoints_detailed`. Returns an ordered
+    dict ``{"AP": ..., "AP50": ..., ..., "ARl": ...}`` of floats (-1 where COCO
+    reports -1, i.e. no non-ignored ground truth in that area range). An empty
+    results list gives zeros where pycocotools would refuse to run.
+    """
+    return evaluate_keypoints_detailed(
+        gt, results, sigmas=sigmas, image_ids=image_ids, cat_ids=cat_ids, max_dets=max_dets
+    ).stats
+
+
+def format_stats(stats: Mapping[str, float]) -> str:
+    """One line per stat, ``"AP 0.6012"`` (name, space, value with 4 decimals)."""
+    return "\n".join(f"{name} {float(value):.4f}" for name, value in stats.items())

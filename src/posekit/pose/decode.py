@@ -1,0 +1,46 @@
+"""Decode stage: network outputs -> keypoints in crop pixels (with optional flip merge)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from posekit import codec
+from posekit.pose.spec import PoseModelSpec
+
+__all__ = ["decode_outputs", "merge_flipped"]
+
+
+def merge_flipped(
+    outputs: np.ndarray, flipped: np.ndarray, spec: PoseModelSpec, flip_index: np.ndarray
+) -> np.ndarray:
+    """Average the outputs of the crops and their horizontal mirrors.
+
+    Heatmaps ``(N, C, h, w)``: mirrored back with channel swap and HRNet's
+    one-pixel shift, then averaged. Keypoints ``(N, K, 3)`` (normalised
+    ``(y, x, score)``): mirrored ``x -> (W - 1) / W - x`` with channel swap, averaged.
+    """
+    k = spec.num_keypoints
+    if spec.output == "heatmaps":
+        flipped = flipped[:, :k]
+        return (outputs[:, :k] + codec.flip_heatmaps_back(flipped, flip_index, shift=True)) / 2.0
+    back = flipped[:, flip_index].copy()
+    w = spec.input_size[0]
+    back[..., 1] = (w - 1.0) / w - back[..., 1]
+    return (outputs + back) / 2.0
+
+
+def decode_outputs(outputs: np.ndarray, spec: PoseModelSpec, method: str | None = None) -> codec.Decoded:
+    """Network outputs -> :class:`~posekit.codec.Decoded` keypoints in crop pixels.
+
+    Args:
+        outputs: heatmaps ``(N, C, h, w)`` (channels beyond ``spec.num_keypoints``
+            are dropped) or keypoints ``(N, K, 3)`` normalised ``(y, x, score)``.
+        spec: the model contract.
+        method: heatmap decoder (default ``spec.decode``).
+    """
+    if spec.output == "keypoints":
+        w, h = spec.input_size
+        kp = np.stack([outputs[..., 1] * w, outputs[..., 0] * h], axis=-1).astype(np.float64)
+        return codec.Decoded(keypoints=kp, scores=outputs[..., 2].astype(np.float64))
+    heatmaps = outputs[:, : spec.num_keypoints]
+    return codec.decode_heatmaps(heatmaps, stride=spec.heatmap_stride, method=method or spec.decode)

@@ -1,0 +1,115 @@
+"""Run single-person pose networks with ONNX Runtime.
+
+:class:`OnnxPoseModel` runs any ONNX pose network whose contract a
+:class:`~posekit.pose.spec.PoseModelSpec` describes. The spec comes from, in
+order: the ``spec`` argument, the file's ``posekit.spec`` metadata (written by
+``posekit export``), or the HRNet default (NCHW float32 RGB, ImageNet mean/std,
+heatmaps at stride 4, input size read from the file).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from posekit.pose.spec import PoseModelSpec
+
+__all__ = ["OnnxPoseModel", "make_session"]
+
+log = logging.getLogger(__name__)
+
+SPEC_METADATA_KEY = "posekit.spec"
+
+
+def make_session(path: str | os.PathLike | bytes, num_threads: int | None = None):
+    """An ONNX Runtime CPU session (graph optimisations on, ``num_threads`` intra-op threads)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if num_threads:
+        opts.intra_op_num_threads = int(num_threads)
+    opts.log_severity_level = 3
+    source = path if isinstance(path, bytes) else str(path)
+    try:
+        return ort.InferenceSession(source, sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        where = "<in-memory model>" if isinstance(path, bytes) else str(path)
+        raise RuntimeError(f"cannot load ONNX model {where}: {exc}") from exc
+
+
+class OnnxPoseModel:
+    """A pose network in ONNX Runtime.
+
+    Args:
+        path: ``.onnx`` file (or its bytes).
+        spec: the model contract; ``None`` reads it from the file (see module doc).
+        output_name: which output to return; ``None`` picks the first output
+            matching ``spec.output`` (4-D heatmaps with ``>= num_keypoints``
+            channels, or a ``(..., K, 3)`` keypoint tensor).
+        num_threads: ONNX Runtime intra-op threads (``None``: all cores).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike | bytes,
+        spec: PoseModelSpec | None = None,
+        output_name: str | None = None,
+        num_threads: int | None = None,
+    ) -> None:
+        self.session = make_session(path, num_threads)
+        self.name = "<in-memory>" if isinstance(path, bytes) else Path(path).name
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        self.spec = spec or self._spec_from_file(inp.shape)
+        self.fixed_batch = isinstance(inp.shape[0], int)
+        self.output_name = output_name or self._pick_output()
+
+    def _spec_from_file(self, input_shape: list) -> PoseModelSpec:
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if SPEC_METADATA_KEY in meta:
+            return PoseModelSpec.from_json(meta[SPEC_METADATA_KEY])
+        if len(input_shape) != 4 or not all(isinstance(d, int) for d in input_shape[1:]):
+            raise ValueError(
+                f"ONNX model {self.name}: cannot infer the input size from input shape {input_shape}; pass a spec"
+            )
+        if input_shape[1] == 3:
+            size, layout = (input_shape[3], input_shape[2]), "NCHW"
+        elif input_shape[3] == 3:
+            size, layout = (input_shape[2], input_shape[1]), "NHWC"
+        else:
+            raise ValueError(f"ONNX model {self.name}: input shape {input_shape} has no 3-channel axis; pass a spec")
+        log.info("ONNX model %s has no posekit.spec metadata; assuming the HRNet contract at %sx%s", self.name, *size)
+        return PoseModelSpec(input_size=size, layout=layout)
+
+    def _pick_output(self) -> str:
+        k = self.spec.num_keypoints
+        for out in self.session.get_outputs():
+            shape = out.shape
+            if self.spec.output == "heatmaps" and len(shape) == 4 and isinstance(shape[1], int) and shape[1] >= k:
+                return out.name
+            if self.spec.output == "keypoints" and len(shape) >= 2 and shape[-1] == 3 and shape[-2] == k:
+                return out.name
+        shapes = [(o.name, o.shape) for o in self.session.get_outputs()]
+        raise ValueError(f"ONNX model {self.name}: no output looks like {self.spec.output} for {k} keypoints: {shapes}")
+
+    def run(self, inputs: np.ndarray) -> np.ndarray:
+        """Run preprocessed inputs (``spec.preprocess``) through the network.
+
+        Returns:
+            heatmaps ``(N, C, h, w)`` float32, or keypoints ``(N, K, 3)`` for
+            ``spec.output == "keypoints"`` (MoveNet's normalised ``(y, x, score)``).
+        """
+        if len(inputs) == 0:
+            return np.zeros((0,), np.float32)
+        if self.fixed_batch:
+            outs = [self.session.run([self.output_name], {self.input_name: inputs[i : i + 1]})[0] for i in range(len(inputs))]
+            out = np.concatenate(outs, axis=0)
+        else:
+            out = self.session.run([self.output_name], {self.input_name: inputs})[0]
+        if self.spec.output == "keypoints":
+            out = out.reshape(len(inputs), -1, 3)
+        return out.astype(np.float32, copy=False)

@@ -1,0 +1,44 @@
+"""Per-stage wall-clock timing, owned by whoever times (no global state)."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+__all__ = ["StageTimer"]
+
+
+class StageTimer:
+    """Accumulates seconds and call counts per named stage.
+
+    >>> timer = StageTimer()
+    >>> with timer("detect"):
+    ...     pass
+    >>> sorted(timer.totals)
+    ['detect']
+    """
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.totals[stage] = self.totals.get(stage, 0.0) + time.perf_counter() - start
+            self.counts[stage] = self.counts.get(stage, 0) + 1
+
+    def reset(self) -> None:
+        self.totals.clear()
+        self.counts.clear()
+
+    def mean_ms(self, per: int | None = None) -> dict[str, float]:
+        """Milliseconds per stage, divided by ``per`` (e.g. images) or by each stage's call count."""
+        return {k: 1000.0 * v / (per or self.counts[k] or 1) for k, v in self.totals.items()}
+
+    def summary(self, per: int | None = None) -> str:
+        return ", ".join(f"{k} {v:.1f} ms" for k, v in self.mean_ms(per).items())
