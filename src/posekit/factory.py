@@ -135,9 +135,5 @@ def _build_registered(name: str, checkpoint, runtime: str, num_threads: int | No
 
 
 def _checkpoint_hint(cfg: Any) -> str:
-    parts = [f"official file {getattr(cfg, 'checkpoint_name', None) or '?'}"]
-    if getattr(cfg, "url", None):
-        parts.append(f"from {cfg.url}")
-    if getattr(cfg, "licence", None):
-        parts.append(f"licence: {cfg.licence}")
-    return ", ".join(parts)
+    where = cfg.url or cfg.source
+    return f"official file {cfg.checkpoint_file or '?'} from {where}; licence: {cfg.license}"

@@ -97,7 +97,7 @@ MODEL_FILES: dict[str, ModelFile] = {
             licence="Apache-2.0",
             spec=PoseModelSpec(
                 input_size=(256, 256), layout="NHWC", dtype="int32", channel_order="RGB", mean=None, std=None,
-                output="heatmaps", crop=CropConfig(padding=1.25), decode="hrnet",
+                output="heatmaps", heatmap_offset=1.5, crop=CropConfig(padding=1.25), decode="hrnet",
             ),
         ),
         ModelFile(
@@ -109,7 +109,7 @@ MODEL_FILES: dict[str, ModelFile] = {
             licence="Apache-2.0",
             spec=PoseModelSpec(
                 input_size=(192, 192), layout="NHWC", dtype="int32", channel_order="RGB", mean=None, std=None,
-                output="heatmaps", crop=CropConfig(padding=1.25), decode="hrnet",
+                output="heatmaps", heatmap_offset=1.5, crop=CropConfig(padding=1.25), decode="hrnet",
             ),
         ),
     )

@@ -17,15 +17,14 @@ def merge_flipped(
 
     Heatmaps ``(N, C, h, w)``: mirrored back with channel swap and HRNet's
     one-pixel shift, then averaged. Keypoints ``(N, K, 3)`` (normalised
-    ``(y, x, score)``): mirrored ``x -> (W - 1) / W - x`` with channel swap, averaged.
+    ``(y, x, score)``): mirrored ``x -> 1 - x`` with channel swap, averaged.
     """
     k = spec.num_keypoints
     if spec.output == "heatmaps":
         flipped = flipped[:, :k]
         return (outputs[:, :k] + codec.flip_heatmaps_back(flipped, flip_index, shift=True)) / 2.0
     back = flipped[:, flip_index].copy()
-    w = spec.input_size[0]
-    back[..., 1] = (w - 1.0) / w - back[..., 1]
+    back[..., 1] = 1.0 - back[..., 1]
     return (outputs + back) / 2.0
 
 
@@ -39,8 +38,12 @@ def decode_outputs(outputs: np.ndarray, spec: PoseModelSpec, method: str | None 
         method: heatmap decoder (default ``spec.decode``).
     """
     if spec.output == "keypoints":
+        # normalised coordinates span the crop's edges [0, 1]; pixel centres are at (i + 0.5) / W
         w, h = spec.input_size
-        kp = np.stack([outputs[..., 1] * w, outputs[..., 0] * h], axis=-1).astype(np.float64)
+        kp = np.stack([outputs[..., 1] * w - 0.5, outputs[..., 0] * h - 0.5], axis=-1).astype(np.float64)
         return codec.Decoded(keypoints=kp, scores=outputs[..., 2].astype(np.float64))
     heatmaps = outputs[:, : spec.num_keypoints]
-    return codec.decode_heatmaps(heatmaps, stride=spec.heatmap_stride, method=method or spec.decode)
+    decoded = codec.decode_heatmaps(heatmaps, stride=spec.heatmap_stride, method=method or spec.decode)
+    if spec.heatmap_offset:
+        decoded = codec.Decoded(decoded.keypoints + spec.heatmap_offset, decoded.scores, decoded.image_offset)
+    return decoded

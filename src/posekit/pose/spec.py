@@ -64,6 +64,9 @@ class PoseModelSpec:
         output: ``"heatmaps"`` (``(N, C, H/stride, W/stride)``) or ``"keypoints"``
             (already decoded, normalised ``(y, x, score)`` as MoveNet gives them).
         heatmap_stride: input pixels per heatmap pixel (4 for every model here).
+        heatmap_offset: crop pixel of heatmap cell 0: ``x_crop = stride * u + offset``.
+            0 for HRNet-style heatmaps (cell ``u`` at ``stride * u``); MoveNet's cells
+            are centred, ``stride / 2 - 0.5`` in posekit's pixel convention.
         num_keypoints: keypoints posekit keeps; extra output channels are dropped
             (the legacy AlphaPose SPPE emits 33 channels, the first 17 are COCO).
         schema: keypoint schema name (see :mod:`posekit.schema`).
@@ -79,6 +82,7 @@ class PoseModelSpec:
     std: tuple[float, float, float] | None = IMAGENET_STD
     output: str = "heatmaps"
     heatmap_stride: int = 4
+    heatmap_offset: float = 0.0
     num_keypoints: int = 17
     schema: str = "coco17"
     crop: CropConfig = field(default_factory=CropConfig)
