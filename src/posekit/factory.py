@@ -59,7 +59,8 @@ def build_detector(
         from posekit.detect.yolov3 import Yolov3Detector
 
         return Yolov3Detector(
-            checkpoint, runtime=runtime, conf_thresh=config.conf_thresh, nms_thresh=config.nms_thresh
+            checkpoint, runtime=runtime, conf_thresh=config.conf_thresh, nms_thresh=config.nms_thresh,
+            max_boxes=config.max_boxes, num_threads=num_threads,
         )
     path = Path(name)
     if path.suffix.lower() == ".onnx" and path.is_file():
