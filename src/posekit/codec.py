@@ -171,7 +171,8 @@ def quarter_shift_alphapose(coords: np.ndarray, heatmaps: np.ndarray) -> np.ndar
 def dark_refine(coords: np.ndarray, heatmaps: np.ndarray, kernel: int = 11) -> np.ndarray:
     """DARK sub-pixel refinement (distribution-aware coordinate representation).
 
-    Each heatmap is smoothed with a Gaussian of size ``kernel`` (rescaled to
+    Each heatmap is smoothed with a Gaussian of size ``kernel`` (zero padding
+    outside the map, as DarkPose; rescaled to
     its original maximum), clipped to ``>= 1e-10`` and log-transformed; at the
     argmax the gradient ``g`` and Hessian ``H`` (central differences) give the
     offset ``-H^{-1} g``. Points within one pixel of the border, and points
@@ -189,7 +190,8 @@ def dark_refine(coords: np.ndarray, heatmaps: np.ndarray, kernel: int = 11) -> n
     hm = heatmaps.astype(np.float32).reshape(n * k, h, w).copy()
     for i in range(n * k):
         peak = hm[i].max()
-        hm[i] = cv2.GaussianBlur(hm[i], (kernel, kernel), 0)
+        # DarkPose zero-pads the map before blurring (no reflection at the border)
+        hm[i] = cv2.GaussianBlur(hm[i], (kernel, kernel), 0, borderType=cv2.BORDER_CONSTANT)
         new_peak = hm[i].max()
         if new_peak > 0:
             hm[i] *= peak / new_peak

@@ -15,14 +15,20 @@ def merge_flipped(
 ) -> np.ndarray:
     """Average the outputs of the crops and their horizontal mirrors.
 
-    Heatmaps ``(N, C, h, w)``: mirrored back with channel swap and HRNet's
-    one-pixel shift, then averaged. Keypoints ``(N, K, 3)`` (normalised
-    ``(y, x, score)``): mirrored ``x -> 1 - x`` with channel swap, averaged.
+    Heatmaps ``(N, C, h, w)``: mirrored back with channel swap, then averaged.
+    Mirroring the crop sends heatmap cell ``u`` to ``u - 1 + (1 + 2 * offset) / stride``
+    after the index flip: ``u - 0.75`` for HRNet-style cells (offset 0), which
+    HRNet's one-pixel shift corrects; exactly ``u`` for centred cells (MoveNet,
+    offset ``stride / 2 - 0.5``), which must not be shifted. Keypoints
+    ``(N, K, 3)`` (normalised ``(y, x, score)``): mirrored ``x -> 1 - x`` with
+    channel swap, averaged.
     """
     k = spec.num_keypoints
     if spec.output == "heatmaps":
         flipped = flipped[:, :k]
-        return (outputs[:, :k] + codec.flip_heatmaps_back(flipped, flip_index, shift=True)) / 2.0
+        lag = 1.0 - (1.0 + 2.0 * spec.heatmap_offset) / spec.heatmap_stride
+        back = codec.flip_heatmaps_back(flipped, flip_index, shift=lag >= 0.5)
+        return (outputs[:, :k] + back) / 2.0
     back = flipped[:, flip_index].copy()
     back[..., 1] = 1.0 - back[..., 1]
     return (outputs + back) / 2.0

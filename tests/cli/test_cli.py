@@ -1,0 +1,152 @@
+"""The ``posekit`` command line: help, eval, models and an end-to-end predict run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from posekit import hub
+from posekit.cli import SUBCOMMANDS, main
+from posekit.evaluation import STAT_NAMES
+
+
+def test_console_script_help():
+    proc = subprocess.run(["posekit", "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: posekit" in proc.stdout
+    for name in SUBCOMMANDS:
+        assert name in proc.stdout
+
+
+@pytest.mark.parametrize("command", [[], *([c] for c in SUBCOMMANDS)])
+def test_help_of_each_command_exits_0(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: posekit" + (f" {command[0]}" if command else ""))
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    assert "usage: posekit" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- eval
+
+
+@pytest.fixture(scope="module")
+def perfect_results(tmp_path_factory, coco_dev) -> Path:
+    gt = json.loads((coco_dev / "person_keypoints.json").read_text())
+    results = []
+    for a in gt["annotations"]:
+        if a["iscrowd"] or a["num_keypoints"] == 0:
+            continue
+        kp = list(a["keypoints"])
+        kp[2::3] = [1.0] * 17  # third value is the keypoint score in results
+        results.append({"image_id": a["image_id"], "category_id": 1, "keypoints": kp, "score": 1.0})
+    path = tmp_path_factory.mktemp("eval") / "results.json"
+    path.write_text(json.dumps(results))
+    return path
+
+
+def test_eval_perfect_results_prints_ten_stats(perfect_results, coco_dev, capsys):
+    assert main(["eval", str(perfect_results), "--gt", str(coco_dev / "person_keypoints.json")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 10
+    parsed = [line.split(" ") for line in lines]
+    assert [p[0] for p in parsed] == list(STAT_NAMES)
+    assert all(len(p) == 2 for p in parsed)
+    values = dict((k, float(v)) for k, v in parsed)
+    assert lines[0] == "AP 1.0000"
+    assert values["AR"] == 1.0 and values["AP50"] == 1.0
+
+
+def test_eval_json_and_multi_person(perfect_results, coco_dev, capsys):
+    gt = str(coco_dev / "person_keypoints.json")
+    assert main(["eval", str(perfect_results), "--gt", gt, "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert list(stats) == list(STAT_NAMES) and stats["AP"] == pytest.approx(1.0)
+    assert main(["eval", str(perfect_results), "--gt", gt, "--json", "--multi-person"]) == 0
+    assert json.loads(capsys.readouterr().out)["AP"] == pytest.approx(1.0)
+
+
+def test_eval_degraded_results_score_lower(tmp_path, perfect_results, coco_dev, capsys):
+    results = json.loads(perfect_results.read_text())
+    for r in results[::2]:
+        r["keypoints"] = [v + 25.0 if i % 3 != 2 else v for i, v in enumerate(r["keypoints"])]
+    path = tmp_path / "worse.json"
+    path.write_text(json.dumps(results))
+    assert main(["eval", str(path), "--gt", str(coco_dev / "person_keypoints.json"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["AP"] < 0.9
+
+
+def test_eval_missing_file_exits_2(tmp_path, coco_dev):
+    assert main(["eval", str(tmp_path / "none.json"), "--gt", str(coco_dev / "person_keypoints.json")]) == 2
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def test_models_lists_present_files(models_dir, capsys):
+    assert main(["models", "--models-dir", str(models_dir)]) == 0
+    out = capsys.readouterr().out
+    assert str(models_dir) in out
+    for m in hub.list_model_files():
+        line = next(line for line in out.splitlines() if line.startswith(m.name + " "))
+        assert "present" in line and m.filename in line
+
+
+def test_models_reports_missing_and_corrupt(tmp_path, models_dir, capsys):
+    bad = hub.MODEL_FILES["yolox_nano"].filename
+    (tmp_path / bad).write_bytes(b"not a model")
+    assert main(["models", "--models-dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    status = {m.name: next(line for line in lines if line.startswith(m.name + " ")) for m in hub.list_model_files()}
+    assert "corrupt" in status["yolox_nano"]
+    assert "missing" in status["movenet_thunder"]
+    assert main(["models", "--models-dir", str(tmp_path), "--no-verify"]) == 0
+    assert "present" in next(line for line in capsys.readouterr().out.splitlines() if line.startswith("yolox_nano "))
+
+
+# ----------------------------------------------------------------------------- predict (subprocess)
+
+
+@pytest.mark.slow
+def test_python_m_posekit_predict_samples(tmp_path, shared_dir, models_dir):
+    samples = shared_dir / "data" / "samples"
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "posekit", "predict", str(samples), "--out", str(out),
+           "--models-dir", str(models_dir), "--pose-model", "movenet_lightning", "--threads", "1",
+           "--save-img", "--format", "alphapose"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    names = sorted(p.name for p in samples.iterdir())
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["errors"] == [] and summary["images"] == len(names) == summary["processed"]
+    # non-COCO names: ids 1..N in (natural) sorted order
+    ids = {Path(p).name: i for p, i in summary["image_ids"].items()}
+    assert ids == {n: i + 1 for i, n in enumerate(names)}
+    assert set(summary["timing_ms_per_image"]) >= {"detect", "crop", "network", "decode", "map_back", "pose_nms"}
+
+    results = json.loads((out / "results.json").read_text())
+    assert len(results) == summary["poses"] > 0
+    assert {r["image_id"] for r in results} == set(ids.values())  # every sample has people
+    for r in results:
+        assert len(r["keypoints"]) == 51 and "bbox" not in r
+
+    for n in names:
+        vis = out / "vis" / (Path(n).stem + ".jpg")
+        assert vis.is_file() and vis.stat().st_size > 1000
+
+    alphapose = json.loads((out / "alphapose-results.json").read_text())
+    assert len(alphapose) == len(results)
+    assert {a["image_id"] for a in alphapose} == set(names)
+    for n in names:
+        per_image = json.loads((out / "alphapose" / (Path(n).stem + ".json")).read_text())
+        assert per_image and all(a["image_id"] == n and len(a["box"]) == 4 for a in per_image)
+        assert len(per_image) == sum(1 for r in results if r["image_id"] == ids[n])

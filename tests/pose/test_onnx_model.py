@@ -1,0 +1,147 @@
+"""Tests for posekit.pose.onnx_model and posekit.pose.spec (real ONNX files from the shared models folder)."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from posekit import hub
+from posekit.pose.crop import crop_people
+from posekit.pose.decode import decode_outputs
+from posekit.pose.onnx_model import SPEC_METADATA_KEY, OnnxPoseModel
+from posekit.pose.spec import IMAGENET_MEAN, IMAGENET_STD, CropConfig, PoseModelSpec
+
+TEST_ONLY = "test-only/ultralight-simplepose-256x192.onnx"
+PERSON_BOX = np.array([[188.0, 97.0, 276.0, 371.0]])  # the person in samples/person.jpg
+
+
+@pytest.fixture(scope="module")
+def hrnet_model(models_dir) -> OnnxPoseModel:
+    return OnnxPoseModel(models_dir / TEST_ONLY, num_threads=1)
+
+
+# ----------------------------------------------------------------------------- spec
+
+
+def test_spec_preprocess_default_rgb_imagenet_nchw_by_hand():
+    spec = PoseModelSpec(input_size=(3, 2))
+    crops = np.zeros((2, 2, 3, 3), np.uint8)
+    crops[1, 0, 2] = (10, 20, 30)  # BGR
+    x = spec.preprocess(crops)
+    assert x.shape == (2, 3, 2, 3) and x.dtype == np.float32 and x.flags.c_contiguous
+    expected = [(30 - 123.675) / 58.395, (20 - 116.28) / 57.12, (10 - 103.53) / 57.375]  # R, G, B
+    np.testing.assert_allclose(x[1, :, 0, 2], expected, rtol=1e-6)
+    np.testing.assert_allclose(x[0, 0, 1, 1], -123.675 / 58.395, rtol=1e-6)
+
+
+def test_spec_preprocess_movenet_nhwc_int32_raw():
+    spec = hub.MODEL_FILES["movenet_lightning"].spec
+    crops = np.zeros((1, 2, 2, 3), np.uint8)
+    crops[0, 1, 0] = (10, 20, 250)
+    x = spec.preprocess(crops)
+    assert x.shape == (1, 2, 2, 3) and x.dtype == np.int32
+    np.testing.assert_array_equal(x[0, 1, 0], [250, 20, 10])
+
+
+def test_spec_preprocess_bgr_keeps_channel_order():
+    spec = PoseModelSpec(input_size=(2, 2), channel_order="BGR", mean=(1.0, 2.0, 3.0), std=(2.0, 2.0, 2.0))
+    crops = np.full((1, 2, 2, 3), (11, 22, 33), np.uint8)
+    np.testing.assert_allclose(spec.preprocess(crops)[0, :, 0, 0], [5.0, 10.0, 15.0])
+
+
+def test_spec_properties_and_validation():
+    spec = PoseModelSpec(input_size=(192, 256))
+    assert spec.aspect_ratio == pytest.approx(0.75)
+    assert spec.heatmap_size == (48, 64)
+    assert spec.mean == IMAGENET_MEAN and spec.std == IMAGENET_STD
+    assert spec.with_(decode="dark").decode == "dark" and spec.decode == "hrnet"
+    with pytest.raises(ValueError, match="layout"):
+        PoseModelSpec(input_size=(1, 1), layout="CHW")
+    with pytest.raises(ValueError, match="channel_order"):
+        PoseModelSpec(input_size=(1, 1), channel_order="RGBA")
+    with pytest.raises(ValueError, match="output"):
+        PoseModelSpec(input_size=(1, 1), output="pafs")
+    with pytest.raises(ValueError, match="mean and std"):
+        PoseModelSpec(input_size=(1, 1), std=None)
+    with pytest.raises(ValueError, match="crop mode"):
+        CropConfig(mode="square")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        PoseModelSpec(input_size=(192, 256)),
+        PoseModelSpec(input_size=(256, 320), mean=None, std=None, num_keypoints=17, decode="alphapose",
+                      crop=CropConfig(mode="alphapose_legacy", legacy_scale_rate=0.3, border_value=0.0)),
+        hub.MODEL_FILES["movenet_thunder"].spec,
+    ],
+)
+def test_spec_json_roundtrip(spec):
+    text = spec.to_json()
+    json.loads(text)
+    back = PoseModelSpec.from_json(text)
+    assert back == spec
+    assert isinstance(back.crop, CropConfig) and isinstance(back.input_size, tuple)
+
+
+# ----------------------------------------------------------------------------- ONNX runtime
+
+
+def test_hrnet_default_spec_from_test_only_model(hrnet_model):
+    spec = hrnet_model.spec
+    assert spec.input_size == (192, 256)
+    assert spec.layout == "NCHW" and spec.dtype == "float32" and spec.channel_order == "RGB"
+    assert spec.output == "heatmaps" and spec.heatmap_stride == 4 and spec.heatmap_offset == 0.0
+    assert hrnet_model.fixed_batch  # the file's batch axis is 1
+
+
+def test_fixed_batch_model_runs_batch_of_3_in_a_loop(hrnet_model):
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, (3, 256, 192, 3), dtype=np.uint8)
+    x = hrnet_model.spec.preprocess(crops)
+    out = hrnet_model.run(x)
+    assert out.shape == (3, 17, 64, 48) and out.dtype == np.float32
+    np.testing.assert_allclose(out[2:], hrnet_model.run(x[2:]), atol=1e-5)
+    assert not np.allclose(out[0], out[1])
+    assert len(hrnet_model.run(x[:0])) == 0
+
+
+def test_spec_from_file_metadata(tmp_path, models_dir):
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(models_dir / TEST_ONLY))
+    spec = PoseModelSpec(input_size=(192, 256), decode="dark", crop=CropConfig(padding=1.1))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = SPEC_METADATA_KEY, spec.to_json()
+    path = tmp_path / "with_spec.onnx"
+    onnx.save(model, str(path))
+    assert OnnxPoseModel(path, num_threads=1).spec == spec
+
+
+@pytest.fixture(scope="module")
+def person_crop(shared_dir):
+    return cv2.imread(str(shared_dir / "data" / "samples" / "person.jpg"))
+
+
+def test_movenet_heatmaps_and_keypoints_outputs_agree(models_dir, person_crop):
+    spec = hub.MODEL_FILES["movenet_lightning"].spec
+    path = hub.model_file_path("movenet_lightning", models_dir, verify=False)
+    heat = OnnxPoseModel(path, spec, num_threads=1)
+    kspec = spec.with_(output="keypoints")
+    keys = OnnxPoseModel(path, kspec, num_threads=1)
+    assert heat.output_name == "StatefulPartitionedCall/Sigmoid:0"  # the 17-channel map, not the centre map
+    assert keys.output_name == "Identity:0"
+    crops, _ = crop_people(person_crop, PERSON_BOX, spec)
+    x = spec.preprocess(crops)
+    hm = heat.run(x)
+    kp = keys.run(x)
+    assert hm.shape == (1, 17, 48, 48) and kp.shape == (1, 17, 3)
+    assert 0.0 <= hm.min() and hm.max() <= 1.0
+    assert ((kp >= 0) & (kp <= 1)).all()
+    a = decode_outputs(hm, spec).keypoints[0]
+    b = decode_outputs(kp, kspec).keypoints[0]
+    dist = np.linalg.norm(a - b, axis=1)
+    # the two heads of one network: within a heatmap cell of each other (crop is 192 px)
+    assert np.median(dist) < 2.0 and dist.max() < 8.0, dist

@@ -1,0 +1,40 @@
+"""Tests for posekit.factory (building pose models from names, paths and objects)."""
+
+from __future__ import annotations
+
+import pytest
+
+from posekit.factory import build_pose_model
+from posekit.pose.onnx_model import OnnxPoseModel
+
+
+class _Model:
+    spec = object()
+
+    def run(self, x):
+        return x
+
+
+def test_objects_pass_through():
+    m = _Model()
+    assert build_pose_model(m) is m
+
+
+def test_registered_onnx_pose_model_with_output_choice(models_dir):
+    m = build_pose_model("movenet_lightning", models_dir=models_dir, output="keypoints", num_threads=1)
+    assert isinstance(m, OnnxPoseModel)
+    assert m.spec.output == "keypoints" and m.spec.input_size == (192, 192) and m.spec.dtype == "int32"
+
+
+def test_onnx_path_gets_hrnet_default_spec(models_dir):
+    m = build_pose_model(str(models_dir / "test-only" / "ultralight-simplepose-256x192.onnx"), num_threads=1)
+    assert m.spec.input_size == (192, 256) and m.spec.decode == "hrnet"
+
+
+def test_errors(tmp_path):
+    with pytest.raises(ValueError, match="runtime"):
+        build_pose_model("movenet_thunder", runtime="tensorrt")
+    with pytest.raises(FileNotFoundError):
+        build_pose_model(str(tmp_path / "missing.onnx"))
+    with pytest.raises(ValueError, match="movenet_thunder"):
+        build_pose_model("no_such_network")
