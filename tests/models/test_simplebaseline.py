@@ -1,0 +1,92 @@
+"""SimpleBaseline (pose_resnet): official state_dict layout and forward parity."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from posekit.models import create_model, get_pretrained_config  # noqa: E402
+from posekit.models.simplebaseline import PoseResNet, deconv_padding  # noqa: E402
+
+FOLDER = "simplebaseline_res50_256x192"
+TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def synth(shared_dir: Path):
+    tools = str(shared_dir / "tools")
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    import synth_weights
+
+    return synth_weights
+
+
+def test_state_dict_layout_matches_official(fixtures_dir: Path, synth) -> None:
+    with torch.device("meta"):
+        model = create_model("simplebaseline_res50_256x192")
+    ours = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
+    manifest = synth.load_manifest(fixtures_dir / FOLDER / "manifest.json")
+    assert ours == [(n, tuple(s)) for n, s, _ in manifest]
+
+
+@pytest.mark.slow
+def test_forward_parity_full_size(fixtures_dir: Path, synth) -> None:
+    path = fixtures_dir / FOLDER
+    gain = json.loads((path / "fixture.json").read_text())["synth_gain"]
+    model = create_model("simplebaseline_res50_256x192")
+    model.load_state_dict(synth.synth_state_dict(synth.load_manifest(path / "manifest.json"), gain), strict=True)
+    ref = np.load(path / "output.npy")
+    with torch.no_grad():
+        out = model.eval()(torch.from_numpy(np.load(path / "input.npy"))).numpy()
+    assert out.shape == ref.shape
+    err = float(np.abs(out - ref).max() / np.abs(ref).max())
+    assert err <= TOLERANCE, f"max|Δ|/max|ref| = {err:.3g}"
+
+
+@pytest.mark.parametrize("depth,blocks", [(101, (3, 4, 23, 3)), (152, (3, 8, 36, 3))])
+def test_deeper_resnets(depth: int, blocks: tuple[int, ...]) -> None:
+    with torch.device("meta"):
+        keys = set(create_model(f"simplebaseline_res{depth}_256x192").state_dict())
+    for stage, count in enumerate(blocks, start=1):
+        assert f"layer{stage}.{count - 1}.conv3.weight" in keys
+        assert f"layer{stage}.{count}.conv1.weight" not in keys
+    assert "deconv_layers.0.weight" in keys and "final_layer.bias" in keys
+
+
+def test_basic_block_backbone_and_options() -> None:
+    model = PoseResNet(depth=18, num_joints=5, deconv_filters=(32, 16), deconv_kernels=(4, 3), final_conv_kernel=3)
+    assert tuple(model.deconv_layers[0].weight.shape) == (512, 32, 4, 4)  # ConvTranspose: [in, out, kh, kw]
+    with torch.no_grad():
+        out = model.eval()(torch.randn(1, 3, 128, 96))
+    assert out.shape == (1, 5, 16, 12)  # /32 then two x2 deconvs
+
+
+def test_deconv_padding() -> None:
+    assert deconv_padding(4) == (1, 0)
+    assert deconv_padding(3) == (1, 1)
+    assert deconv_padding(2) == (0, 0)
+    with pytest.raises(ValueError):
+        deconv_padding(5)
+    with pytest.raises(ValueError):
+        PoseResNet(deconv_filters=(256,), deconv_kernels=(4, 4))
+
+
+def test_registry_spec() -> None:
+    config = get_pretrained_config("simplebaseline_res50_256x192")
+    assert config.family == "simplebaseline" and config.checkpoint_file == "pose_resnet_50_256x192.pth"
+    assert config.spec.input_size == (192, 256) and config.spec.decode == "hrnet"

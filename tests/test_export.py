@@ -1,0 +1,163 @@
+"""ONNX export: onnxruntime matches torch (dynamic batch), and files carry their spec."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from posekit.export import SPEC_METADATA_KEY, export_onnx, export_registered  # noqa: E402
+from posekit.models import create_model, get_pretrained_config  # noqa: E402
+from posekit.pose.spec import PoseModelSpec  # noqa: E402
+
+TOLERANCE = 1e-4  # max|ort - torch| <= TOLERANCE * max|torch|
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def synth(shared_dir: Path):
+    tools = str(shared_dir / "tools")
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    import synth_weights
+
+    return synth_weights
+
+
+def _fixture_state(synth, folder: Path):
+    gain = json.loads((folder / "fixture.json").read_text())["synth_gain"]
+    return synth.synth_state_dict(synth.load_manifest(folder / "manifest.json"), gain)
+
+
+def _session(path: Path):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _batch2(x: np.ndarray) -> np.ndarray:
+    """A batch of 2 distinct inputs from one ``(1, 3, H, W)`` array."""
+    return np.concatenate([x, -0.5 * x[..., ::-1]], axis=0).astype(np.float32)
+
+
+def _rel_err(out: np.ndarray, ref: np.ndarray) -> float:
+    assert out.shape == ref.shape
+    return float(np.abs(out - ref).max() / np.abs(ref).max())
+
+
+def _torch_out(model, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model.eval()(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+
+
+@pytest.mark.slow
+def test_cli_export_hrnet_w32_full_size(tmp_path: Path, fixtures_dir: Path, synth) -> None:
+    """`posekit export` with an official-format checkpoint; OnnxPoseModel reads the spec back."""
+    from posekit.cli.export import register
+    from posekit.pose.onnx_model import OnnxPoseModel
+    from posekit.pose.torch_model import TorchPoseModel
+
+    folder = fixtures_dir / "hrnet_w32_256x192"
+    state = _fixture_state(synth, folder)
+    checkpoint = tmp_path / "pose_hrnet_w32_256x192.pth"
+    torch.save(state, checkpoint)
+    out = tmp_path / "hrnet.onnx"
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["export", "hrnet_w32_256x192", "--checkpoint", str(checkpoint), "--out", str(out)])
+    assert args.func(args) == 0
+
+    onnx_model = OnnxPoseModel(out, num_threads=1)
+    config = get_pretrained_config("hrnet_w32_256x192")
+    assert onnx_model.spec == config.spec
+    torch_model = TorchPoseModel(create_model("hrnet_w32_256x192", checkpoint=checkpoint), config.spec)
+    x = _batch2(np.load(folder / "input.npy"))
+    ort_out, torch_out = onnx_model.run(x), torch_model.run(x)
+    assert ort_out.shape == (2, 17, 64, 48)
+    assert _rel_err(ort_out, torch_out) <= TOLERANCE
+    assert _rel_err(ort_out[:1], np.load(folder / "output.npy")) <= TOLERANCE
+
+
+@pytest.mark.slow
+def test_export_fastpose_res50_full_size(tmp_path: Path, fixtures_dir: Path, synth) -> None:
+    folder = fixtures_dir / "alphapose_fastpose_res50_256x192"
+    path = export_registered("fastpose_res50_256x192", _fixture_state(synth, folder), tmp_path / "fastpose.onnx")
+    session = _session(path)
+    meta = session.get_modelmeta().custom_metadata_map
+    assert PoseModelSpec.from_json(meta[SPEC_METADATA_KEY]) == get_pretrained_config("fastpose_res50_256x192").spec
+    assert meta["posekit.model"] == "fastpose_res50_256x192" and "non-commercial" in meta["posekit.license"]
+    x = _batch2(np.load(folder / "input.npy"))
+    ort_out = session.run(None, {"input": x})[0]
+    torch_out = _torch_out(create_model("fastpose_res50_256x192", checkpoint=_fixture_state(synth, folder)), x)
+    assert _rel_err(ort_out, torch_out) <= TOLERANCE
+    assert _rel_err(ort_out[:1], np.load(folder / "output.npy")) <= TOLERANCE
+
+
+#: registry name -> constructor overrides that keep the export small but exercise the same ops
+REDUCED = {
+    "fastpose_duc_shuffle_res50_256x192": {"stage_convs": (1, 1, 1)},  # PixelUnshuffle + PS-first stages
+    "fastpose_legacy_se101_320x256": {"depth": 50},  # 33 outputs at 320x256
+    "hrnet_w48_384x288": {"width": 12},
+    "simplebaseline_res50_256x192": {"depth": 18},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", REDUCED)
+def test_export_reduced_networks(tmp_path: Path, name: str) -> None:
+    torch.manual_seed(0)
+    config = get_pretrained_config(name)
+    model = create_model(name, **REDUCED[name])
+    path = export_onnx(model, tmp_path / f"{name}.onnx", config.input_size, config.spec)
+    session = _session(path)
+    spec = PoseModelSpec.from_json(session.get_modelmeta().custom_metadata_map[SPEC_METADATA_KEY])
+    assert spec == config.spec
+    w, h = config.input_size
+    x = _batch2(np.random.default_rng(1).standard_normal((1, 3, h, w)).astype(np.float32))
+    ort_out = session.run(None, {"input": x})[0]
+    assert ort_out.shape == (2, config.num_output_channels, h // 4, w // 4)
+    assert _rel_err(ort_out, _torch_out(model, x)) <= TOLERANCE
+
+
+def test_static_batch_and_argument_checks(tmp_path: Path) -> None:
+    model = create_model("simplebaseline_res50_256x192", depth=18, deconv_filters=(32, 32, 32))
+    spec = get_pretrained_config("simplebaseline_res50_256x192").spec
+    path = export_onnx(model, tmp_path / "static.onnx", None, spec, dynamic_batch=False)
+    session = _session(path)
+    assert session.get_inputs()[0].shape == [1, 3, 256, 192]
+    assert session.get_outputs()[0].name == "heatmaps"
+    with pytest.raises(ValueError, match="differs"):
+        export_onnx(model, tmp_path / "x.onnx", (128, 128), spec)
+    with pytest.raises(ValueError, match="input_size"):
+        export_onnx(model, tmp_path / "x.onnx", None, None)
+
+
+def test_cli_errors(tmp_path: Path) -> None:
+    from posekit.cli.export import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["export", "no_such_model", "--out", str(tmp_path / "x.onnx")])
+    assert args.func(args) == 2
+    args = parser.parse_args(
+        ["export", "hrnet_w32_256x192", "--checkpoint", str(tmp_path / "missing.pth"), "--out", str(tmp_path / "x.onnx")]
+    )
+    assert args.func(args) == 1
+    args = parser.parse_args(["export", "hrnet_w32_256x192", "--input-size", "320", "--out", str(tmp_path / "x.onnx")])
+    assert args.func(args) == 2
+    assert not (tmp_path / "x.onnx").exists()
