@@ -17,7 +17,7 @@ import sys
 __all__ = ["main", "build_parser"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("predict", "eval", "models", "export")
+SUBCOMMANDS = ("predict", "eval", "models", "export", "train", "val", "show_targets")
 
 _DESCRIPTION = """\
 posekit: multi-person 2D human pose estimation on the CPU.
