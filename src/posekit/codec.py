@@ -132,6 +132,20 @@ def _neighbour_diffs(heatmaps: np.ndarray, px: np.ndarray, py: np.ndarray) -> np
     return np.stack([dx, dy], axis=-1).astype(np.float64)
 
 
+def _quarter_shift(coords: np.ndarray, heatmaps: np.ndarray, low: int) -> np.ndarray:
+    """``+-0.25`` toward the higher neighbour on each axis where ``low < p < size - 1``.
+
+    ``p`` is the coordinate rounded half up; for argmax coordinates (integers)
+    HRNet's ``floor(x + 0.5)`` and AlphaPose's ``round(x)`` agree.
+    """
+    h, w = heatmaps.shape[2:]
+    px = np.floor(coords[..., 0] + 0.5).astype(np.int64)
+    py = np.floor(coords[..., 1] + 0.5).astype(np.int64)
+    inside = (px > low) & (px < w - 1) & (py > low) & (py < h - 1)
+    diff = _neighbour_diffs(heatmaps, px, py)
+    return coords + np.sign(diff) * 0.25 * inside[..., None]
+
+
 def quarter_shift_hrnet(coords: np.ndarray, heatmaps: np.ndarray) -> np.ndarray:
     """HRNet's shift: ``+-0.25`` toward the higher neighbour where ``1 < px < W-1, 1 < py < H-1``.
 
@@ -142,12 +156,7 @@ def quarter_shift_hrnet(coords: np.ndarray, heatmaps: np.ndarray) -> np.ndarray:
     Returns:
         shifted coords ``(N, K, 2)``.
     """
-    h, w = heatmaps.shape[2:]
-    px = np.floor(coords[..., 0] + 0.5).astype(np.int64)
-    py = np.floor(coords[..., 1] + 0.5).astype(np.int64)
-    inside = (px > 1) & (px < w - 1) & (py > 1) & (py < h - 1)
-    diff = _neighbour_diffs(heatmaps, px, py)
-    return coords + np.sign(diff) * 0.25 * inside[..., None]
+    return _quarter_shift(coords, heatmaps, low=1)
 
 
 def quarter_shift_alphapose(coords: np.ndarray, heatmaps: np.ndarray) -> np.ndarray:
@@ -160,12 +169,7 @@ def quarter_shift_alphapose(coords: np.ndarray, heatmaps: np.ndarray) -> np.ndar
     Returns:
         shifted coords ``(N, K, 2)``.
     """
-    h, w = heatmaps.shape[2:]
-    px = np.round(coords[..., 0]).astype(np.int64)
-    py = np.round(coords[..., 1]).astype(np.int64)
-    inside = (px > 0) & (px < w - 1) & (py > 0) & (py < h - 1)
-    diff = _neighbour_diffs(heatmaps, px, py)
-    return coords + np.sign(diff) * 0.25 * inside[..., None] + 0.2
+    return _quarter_shift(coords, heatmaps, low=0) + 0.2
 
 
 def dark_refine(coords: np.ndarray, heatmaps: np.ndarray, kernel: int = 11) -> np.ndarray:

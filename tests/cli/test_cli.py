@@ -18,11 +18,15 @@ def test_console_script_help():
     proc = subprocess.run(["posekit", "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "usage: posekit" in proc.stdout
-    for name in SUBCOMMANDS:
+    for name in COMMANDS:
         assert name in proc.stdout
 
 
-@pytest.mark.parametrize("command", [[], *([c] for c in SUBCOMMANDS)])
+# subcommand modules use underscores, the commands dashes (show_targets -> show-targets)
+COMMANDS = [name.replace("_", "-") for name in SUBCOMMANDS]
+
+
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])
 def test_help_of_each_command_exits_0(command, capsys):
     with pytest.raises(SystemExit) as info:
         main([*command, "--help"])

@@ -162,5 +162,9 @@ def test_merge_flipped_keypoints():
     flipped = np.zeros((1, 17, 3), np.float32)
     flipped[0, lw] = (0.5, 0.2, 0.6)  # mirrored x: 1 - 0.2 = 0.8
     merged = merge_flipped(out, flipped, spec, flip)
-    np.testing.assert_allclose(merged[0, rw], [0.45, 0.75, 0.7], rtol=1e-6)
-    np.testing.assert_allclose(merged[0, 0], [0.0, 0.5, 0.0])  # nose: x 0 and mirrored 1 average to 0.5
+    # coordinates weighted by score (0.8 and 0.6), scores averaged
+    y = (0.4 * 0.8 + 0.5 * 0.6) / 1.4
+    x = (0.7 * 0.8 + 0.8 * 0.6) / 1.4
+    np.testing.assert_allclose(merged[0, rw], [y, x, 0.7], rtol=1e-6)
+    # nose: both scores 0 -> plain mean of x 0 and mirrored 1
+    np.testing.assert_allclose(merged[0, 0], [0.0, 0.5, 0.0])

@@ -126,7 +126,7 @@ def person_crop(shared_dir):
 
 
 def test_movenet_heatmaps_and_keypoints_outputs_agree(models_dir, person_crop):
-    spec = hub.MODEL_FILES["movenet_lightning"].spec
+    spec = hub.MODEL_FILES["movenet_lightning"].spec.with_(output="heatmaps")
     path = hub.model_file_path("movenet_lightning", models_dir, verify=False)
     heat = OnnxPoseModel(path, spec, num_threads=1)
     kspec = spec.with_(output="keypoints")

@@ -53,8 +53,8 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
                    help="heatmap decoder (default: the model's own)")
     g.add_argument("--output-kind", choices=("heatmaps", "keypoints"), default=None,
                    help="for MoveNet: decode its heatmaps with posekit's codec or use its own keypoint output")
-    g.add_argument("--pose-nms", choices=("parametric", "oks", "none"), default="parametric",
-                   help="duplicate removal: AlphaPose parametric pose NMS (default), HRNet OKS-NMS, or none")
+    g.add_argument("--pose-nms", choices=("oks", "parametric", "none"), default="oks",
+                   help="duplicate removal: HRNet OKS-NMS (default), AlphaPose parametric pose NMS, or none")
     g.add_argument("--det-conf", type=float, default=0.05, help="detector confidence threshold (default 0.05)")
     g.add_argument("--det-nms", type=float, default=0.6, help="detector NMS IoU threshold (default 0.6)")
     g.add_argument("--batch-size", type=int, default=16, help="crops per pose-network call")

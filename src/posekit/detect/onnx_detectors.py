@@ -66,21 +66,29 @@ def yolox_grid_decode(raw: np.ndarray, input_size: tuple[int, int], strides=(8, 
     return out
 
 
-class YoloxDetector:
+class _OnnxDetector:
+    """An ONNX detector session with a fixed input size and thresholds."""
+
+    default_input_size: tuple[int, int] = (416, 416)
+
+    def __init__(self, path: str | os.PathLike, input_size: tuple[int, int] | None = None,
+                 config: DetectorConfig = DetectorConfig(), num_threads: int | None = None) -> None:
+        self.session = make_session(path, num_threads)
+        self.input_name = self.session.get_inputs()[0].name
+        self.input_size = tuple(input_size or self.default_input_size)
+        self.config = config
+
+
+class YoloxDetector(_OnnxDetector):
     """YOLOX (COCO-80) person detector: top-left letterbox pad 114, BGR 0..255 input.
 
     Args:
         path: ONNX file whose output is the raw ``(1, M, 85)`` head (obj and class
             scores already sigmoid-ed).
-        input_size: ``(W, H)`` of the ONNX input.
+        input_size: ``(W, H)`` of the ONNX input (default 416x416).
     """
 
-    def __init__(self, path: str | os.PathLike, input_size=(416, 416), config: DetectorConfig = DetectorConfig(),
-                 num_threads: int | None = None) -> None:
-        self.session = make_session(path, num_threads)
-        self.input_name = self.session.get_inputs()[0].name
-        self.input_size = tuple(input_size)
-        self.config = config
+    default_input_size = (416, 416)
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         inp, lb = geometry.letterbox(image, self.input_size, placement="topleft", pad_value=114)
@@ -94,21 +102,15 @@ class YoloxDetector:
         return _finish(boxes, scores, lb, image.shape, cfg)
 
 
-class RtmdetDetector:
+class RtmdetDetector(_OnnxDetector):
     """RTMDet-nano person detector (mmdeploy end2end export, NMS inside the graph).
 
-    Input: top-left letterbox pad 114, BGR, normalised with mmdet's mean/std.
+    Input: top-left letterbox pad 114, BGR, normalised with mmdet's mean/std (default 320x320).
     """
 
+    default_input_size = (320, 320)
     MEAN = np.array([103.53, 116.28, 123.675], np.float32)
     STD = np.array([57.375, 57.12, 58.395], np.float32)
-
-    def __init__(self, path: str | os.PathLike, input_size=(320, 320), config: DetectorConfig = DetectorConfig(),
-                 num_threads: int | None = None) -> None:
-        self.session = make_session(path, num_threads)
-        self.input_name = self.session.get_inputs()[0].name
-        self.input_size = tuple(input_size)
-        self.config = config
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         inp, lb = geometry.letterbox(image, self.input_size, placement="topleft", pad_value=114)

@@ -72,6 +72,9 @@ class PoseModelSpec:
         schema: keypoint schema name (see :mod:`posekit.schema`).
         crop: how boxes become crops.
         decode: default heatmap decoder, one of :data:`posekit.codec.DECODERS`.
+        rescore_thresh: HRNet pose rescoring counts keypoint scores above this
+            (HRNet's ``IN_VIS_THRE`` 0.2 suits heatmap maxima; models whose
+            scores are calibrated differently set their own).
     """
 
     input_size: tuple[int, int]
@@ -87,6 +90,7 @@ class PoseModelSpec:
     schema: str = "coco17"
     crop: CropConfig = field(default_factory=CropConfig)
     decode: str = "hrnet"
+    rescore_thresh: float = 0.2
 
     def __post_init__(self) -> None:
         if self.layout not in ("NCHW", "NHWC"):
