@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from collections import OrderedDict
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import parity  # noqa: E402
 from posekit.models import create_model  # noqa: E402
 from posekit.models.checkpoint import (  # noqa: E402
     CheckpointError,
@@ -21,16 +20,10 @@ from posekit.models.checkpoint import (  # noqa: E402
     sha256_file,
 )
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 SMALL = {"width": 8}  # a small HRNet keeps these tests fast
 NAME = "hrnet_w32_256x192"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
@@ -71,24 +64,15 @@ def test_official_checkpoint_layouts(tmp_path: Path, small_state, variant: str) 
 
 
 @pytest.mark.slow
-def test_fixture_checkpoint_through_create_model(tmp_path: Path, fixtures_dir: Path, shared_dir: Path) -> None:
+def test_fixture_checkpoint_through_create_model(tmp_path: Path, fixtures_dir: Path, synth) -> None:
     """Full-size SimpleBaseline weights in the MSRA layout (module. prefix, wrapper, no counters)."""
-    tools = str(shared_dir / "tools")
-    if tools not in sys.path:
-        sys.path.insert(0, tools)
-    import synth_weights
-
     folder = fixtures_dir / "simplebaseline_res50_256x192"
-    gain = json.loads((folder / "fixture.json").read_text())["synth_gain"]
-    state = synth_weights.synth_state_dict(synth_weights.load_manifest(folder / "manifest.json"), gain)
+    state = parity.synth_state(synth, folder)
     stripped = OrderedDict(("module." + k, v) for k, v in state.items() if not k.endswith("num_batches_tracked"))
     path = tmp_path / "pose_resnet_50_256x192.pth.tar"
     torch.save({"state_dict": stripped, "epoch": 140}, path)
     model = create_model("simplebaseline_res50_256x192", checkpoint=path, sha256=sha256_file(path))
-    ref = np.load(folder / "output.npy")
-    with torch.no_grad():
-        out = model(torch.from_numpy(np.load(folder / "input.npy"))).numpy()
-    assert np.abs(out - ref).max() <= 1e-4 * np.abs(ref).max()
+    parity.assert_close_to(parity.forward(model, np.load(folder / "input.npy")), np.load(folder / "output.npy"))
 
 
 def test_wrong_architecture_names_file_and_keys(tmp_path: Path, small_state) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,8 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
+import parity  # noqa: E402
+from posekit.models.checkpoint import sha256_file  # noqa: E402
 from posekit.models.darknet import (  # noqa: E402
     DarknetHeader,
     DarknetWeightsError,
@@ -24,48 +24,15 @@ from posekit.models.darknet import (  # noqa: E402
 from posekit.models.yolov3 import build_yolov3_spp  # noqa: E402
 
 
-def _synth_weights(shared_dir: Path):
-    tools = str(shared_dir / "tools")
-    if tools not in sys.path:
-        sys.path.insert(0, tools)
-    import synth_weights
-
-    return synth_weights
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-@pytest.fixture(scope="module")
-def yolo_dir(fixtures_dir: Path) -> Path:
-    return fixtures_dir / "yolov3_spp_320"
-
-
-@pytest.fixture(scope="module")
-def fixture_info(yolo_dir: Path) -> dict:
-    return json.loads((yolo_dir / "fixture.json").read_text())
-
-
 @pytest.fixture(scope="module")
 def layout(yolo_dir: Path) -> dict:
     return json.loads((yolo_dir / "weights_layout.json").read_text())
 
 
 @pytest.fixture(scope="module")
-def synth_sd(shared_dir: Path, yolo_dir: Path, fixture_info: dict):
-    sw = _synth_weights(shared_dir)
-    return sw.synth_state_dict(sw.load_manifest(yolo_dir / "manifest.json"), gain=fixture_info["synth_gain"])
-
-
-@pytest.fixture(scope="module")
-def weights_file(shared_dir: Path, synth_sd, layout: dict, tmp_path_factory) -> Path:
+def weights_file(synth, yolo_state, layout: dict, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("darknet") / "y.weights"
-    _synth_weights(shared_dir).write_darknet_weights(synth_sd, layout, path)
+    synth.write_darknet_weights(yolo_state, layout, path)
     return path
 
 
@@ -93,37 +60,29 @@ def _fill(model: nn.Module, seed: int) -> None:
 # --------------------------------------------------------------------------- fixture file
 
 
-def test_generated_file_matches_fixture(weights_file: Path, fixture_info: dict, layout: dict):
-    assert weights_file.stat().st_size == fixture_info["weights_file_bytes"] == 252_209_544
-    assert _sha256(weights_file) == fixture_info["weights_file_sha256"]
+def test_generated_file_matches_fixture(weights_file: Path, yolo_info: dict, layout: dict):
+    assert weights_file.stat().st_size == yolo_info["weights_file_bytes"] == 252_209_544
+    assert sha256_file(weights_file) == yolo_info["weights_file_sha256"]
     header = read_darknet_header(weights_file)
     assert header == DarknetHeader(0, 2, 0, 0) and header.nbytes == 20
     assert darknet_float_count(build_yolov3_spp(320)) == layout["total_floats"] == 63_052_381
 
 
-def test_load_gives_synthetic_state_dict(loaded, synth_sd):
+def test_load_gives_synthetic_state_dict(loaded, yolo_state):
     net, header = loaded
     assert header.major == 0 and header.minor == 2 and header.seen == 0
     ours = net.state_dict()
-    assert list(ours) == list(synth_sd)
-    for name, ref in synth_sd.items():
+    assert list(ours) == list(yolo_state)
+    for name, ref in yolo_state.items():
         assert torch.equal(ours[name], ref), name
 
 
 def test_loaded_weights_reproduce_fixture_output(loaded, yolo_dir: Path):
     net, _ = loaded
-    x = torch.from_numpy(np.load(yolo_dir / "input.npy"))
-    ref = np.load(yolo_dir / "output.npy")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.no_grad():
-            out = net(x).numpy()
-    finally:
-        torch.set_num_threads(threads)
-    err = float(np.abs(out - ref).max() / np.abs(ref).max())
+    out = parity.forward_single_thread(net, np.load(yolo_dir / "input.npy"))
+    err = parity.rel_err(out, np.load(yolo_dir / "output.npy"))
     print(f"YOLOv3-SPP via .weights vs fixture: max|d|/max|ref| = {err:.3e}")
-    assert err <= 1e-4
+    assert err <= parity.TOLERANCE
 
 
 @pytest.mark.slow
@@ -133,7 +92,7 @@ def test_save_load_round_trip(loaded, weights_file: Path, tmp_path: Path):
     n = save_darknet_weights(net, out)
     assert n == 63_052_381
     assert out.stat().st_size == weights_file.stat().st_size
-    assert _sha256(out) == _sha256(weights_file)  # byte-identical to the reference writer
+    assert sha256_file(out) == sha256_file(weights_file)  # byte-identical to the reference writer
     again = build_yolov3_spp(input_size=320)
     load_darknet_weights(again, out)
     for (k, a), (k2, b) in zip(net.state_dict().items(), again.state_dict().items()):

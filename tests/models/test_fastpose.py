@@ -6,18 +6,18 @@ state_dict manifest and its output on a fixed input with synthetic weights.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
+import parity  # noqa: E402
 from posekit.models import create_model, get_pretrained_config  # noqa: E402
 from posekit.models.fastpose import FastPose, FastPoseDUC  # noqa: E402
 from posekit.models.layers import DUC, Bottleneck, SELayer, make_duc_stage  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 #: fixture folder -> registry name
 FIXTURES = {
@@ -25,57 +25,18 @@ FIXTURES = {
     "alphapose_fastpose_duc_res50_shuffle_256x192": "fastpose_duc_shuffle_res50_256x192",
     "alphapose_legacy_fastpose_duc_se_res101_320x256": "fastpose_legacy_se101_320x256",
 }
-TOLERANCE = 1e-4  # max|out - ref| <= TOLERANCE * max|ref|
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def synth(shared_dir: Path):
-    tools = str(shared_dir / "tools")
-    if tools not in sys.path:
-        sys.path.insert(0, tools)
-    import synth_weights
-
-    return synth_weights
-
-
-def _manifest_layout(synth, folder: Path) -> list[tuple[str, tuple[int, ...]]]:
-    return [(name, tuple(shape)) for name, shape, _ in synth.load_manifest(folder / "manifest.json")]
-
-
-def _parity(model, folder: Path, synth) -> float:
-    """Load the fixture's synthetic weights strictly, run input.npy, return max|Δ|/max|ref|."""
-    gain = json.loads((folder / "fixture.json").read_text())["synth_gain"]
-    model.load_state_dict(synth.synth_state_dict(synth.load_manifest(folder / "manifest.json"), gain), strict=True)
-    model.eval()
-    x = np.load(folder / "input.npy")
-    ref = np.load(folder / "output.npy")
-    with torch.no_grad():
-        out = model(torch.from_numpy(x)).numpy()
-    assert out.shape == ref.shape
-    err = float(np.abs(out - ref).max() / np.abs(ref).max())
-    assert err <= TOLERANCE, f"{folder.name}: max|Δ|/max|ref| = {err:.3g}"
-    return err
 
 
 @pytest.mark.parametrize("folder,name", FIXTURES.items())
 def test_state_dict_layout_matches_official(fixtures_dir: Path, synth, folder: str, name: str) -> None:
     model = create_model(name)
-    ours = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
-    assert ours == _manifest_layout(synth, fixtures_dir / folder)
+    assert parity.state_layout(model) == parity.manifest_layout(synth, fixtures_dir / folder)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("folder,name", FIXTURES.items())
 def test_forward_parity_full_size(fixtures_dir: Path, synth, folder: str, name: str) -> None:
-    _parity(create_model(name), fixtures_dir / folder, synth)
+    parity.assert_fixture_parity(create_model(name), fixtures_dir / folder, synth, label=folder)
 
 
 def test_legacy_outputs_33_channels_spec_keeps_17() -> None:

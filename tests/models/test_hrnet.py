@@ -2,63 +2,33 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
+import parity  # noqa: E402
 from posekit.models import create_model, get_pretrained_config  # noqa: E402
 from posekit.models.hrnet import HighResolutionModule, PoseHighResolutionNet  # noqa: E402
 from posekit.pose.spec import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 FIXTURES = {"hrnet_w32_256x192": "hrnet_w32_256x192", "hrnet_w48_256x192": "hrnet_w48_256x192"}
-TOLERANCE = 1e-4
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def synth(shared_dir: Path):
-    tools = str(shared_dir / "tools")
-    if tools not in sys.path:
-        sys.path.insert(0, tools)
-    import synth_weights
-
-    return synth_weights
 
 
 @pytest.mark.parametrize("folder,name", FIXTURES.items())
 def test_state_dict_layout_matches_official(fixtures_dir: Path, synth, folder: str, name: str) -> None:
     with torch.device("meta"):  # names and shapes only, no memory
         model = create_model(name)
-    ours = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
-    manifest = synth.load_manifest(fixtures_dir / folder / "manifest.json")
-    assert ours == [(n, tuple(s)) for n, s, _ in manifest]
+    assert parity.state_layout(model) == parity.manifest_layout(synth, fixtures_dir / folder)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("folder,name", FIXTURES.items())
 def test_forward_parity_full_size(fixtures_dir: Path, synth, folder: str, name: str) -> None:
-    path = fixtures_dir / folder
-    gain = json.loads((path / "fixture.json").read_text())["synth_gain"]
-    model = create_model(name)
-    model.load_state_dict(synth.synth_state_dict(synth.load_manifest(path / "manifest.json"), gain), strict=True)
-    ref = np.load(path / "output.npy")
-    with torch.no_grad():
-        out = model.eval()(torch.from_numpy(np.load(path / "input.npy"))).numpy()
-    assert out.shape == ref.shape
-    err = float(np.abs(out - ref).max() / np.abs(ref).max())
-    assert err <= TOLERANCE, f"{name}: max|Δ|/max|ref| = {err:.3g}"
+    parity.assert_fixture_parity(create_model(name), fixtures_dir / folder, synth, label=name)
 
 
 def test_official_naming_quirks() -> None:

@@ -7,7 +7,6 @@ Parity fixture: ``shared/fixtures/yolov3_spp_320`` (official AlphaPose
 from __future__ import annotations
 
 import hashlib
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
+import parity  # noqa: E402
 from posekit.models.yolov3 import (  # noqa: E402
     YOLOV3_ANCHORS,
     ZeroPadMaxPool2d,
@@ -26,48 +26,15 @@ from posekit.models.yolov3 import (  # noqa: E402
     yolov3_spp_blocks,
 )
 
-REL_TOL = 1e-4
-
-
-def _synth_weights(shared_dir: Path):
-    tools = str(shared_dir / "tools")
-    if tools not in sys.path:
-        sys.path.insert(0, tools)
-    import synth_weights
-
-    return synth_weights
-
-
-def _rel_err(out: np.ndarray, ref: np.ndarray) -> float:
-    return float(np.abs(out - ref).max() / np.abs(ref).max())
+@pytest.fixture(scope="module")
+def manifest(synth, yolo_dir: Path) -> list:
+    return synth.load_manifest(yolo_dir / "manifest.json")
 
 
 @pytest.fixture(scope="module")
-def yolo_dir(fixtures_dir: Path) -> Path:
-    return fixtures_dir / "yolov3_spp_320"
-
-
-@pytest.fixture(scope="module")
-def fixture_info(yolo_dir: Path) -> dict:
-    import json
-
-    return json.loads((yolo_dir / "fixture.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def manifest(shared_dir: Path, yolo_dir: Path) -> list:
-    return _synth_weights(shared_dir).load_manifest(yolo_dir / "manifest.json")
-
-
-@pytest.fixture(scope="module")
-def synth_sd(shared_dir: Path, manifest: list, fixture_info: dict):
-    return _synth_weights(shared_dir).synth_state_dict(manifest, gain=fixture_info["synth_gain"])
-
-
-@pytest.fixture(scope="module")
-def model(synth_sd):
+def model(yolo_state):
     net = build_yolov3_spp(input_size=320)
-    net.load_state_dict(synth_sd, strict=True)
+    net.load_state_dict(yolo_state, strict=True)
     return net.eval()
 
 
@@ -81,47 +48,37 @@ def reference(yolo_dir: Path) -> np.ndarray:
     return np.load(yolo_dir / "output.npy")
 
 
-def _forward_single_thread(net, x: np.ndarray) -> np.ndarray:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.no_grad():
-            return net(torch.from_numpy(x)).numpy()
-    finally:
-        torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def torch_output(model, fixture_input: np.ndarray) -> np.ndarray:
-    return _forward_single_thread(model, fixture_input)
+    return parity.forward_single_thread(model, fixture_input)
 
 
 # --------------------------------------------------------------------------- naming
 
 
-def test_state_dict_matches_manifest_names_shapes_order(model, manifest, fixture_info):
+def test_state_dict_matches_manifest_names_shapes_order(model, manifest, yolo_info):
     fresh = build_yolov3_spp(input_size=320)
     ours = [(k, tuple(v.shape), str(v.dtype).replace("torch.", "")) for k, v in fresh.state_dict().items()]
     ref = [(k, tuple(shape), dtype) for k, shape, dtype in manifest]
     assert ours == ref
-    assert len(ours) == fixture_info["state_dict_keys"] == 444
+    assert len(ours) == yolo_info["state_dict_keys"] == 444
     n_params = sum(p.numel() for p in fresh.parameters())
-    assert n_params == fixture_info["parameter_count"]
+    assert n_params == yolo_info["parameter_count"]
     # The three detection convolutions are the only ones with a bias and without BN.
     biased = sorted(int(k.split(".")[1]) for k in fresh.state_dict() if k.endswith(".bias") and ".conv_" in k)
     assert biased == [88, 100, 112]
 
 
-def test_synthetic_weights_load_strict(synth_sd, fixture_info):
+def test_synthetic_weights_load_strict(yolo_state, yolo_info):
     digest = hashlib.sha256()
-    for name, tensor in synth_sd.items():
+    for name, tensor in yolo_state.items():
         digest.update(name.encode())
         digest.update(tensor.contiguous().numpy().tobytes())
-    assert digest.hexdigest() == fixture_info["synth_state_dict_sha256"]
+    assert digest.hexdigest() == yolo_info["synth_state_dict_sha256"]
     net = build_yolov3_spp(input_size=320)
-    result = net.load_state_dict(synth_sd, strict=True)
+    result = net.load_state_dict(yolo_state, strict=True)
     assert not result.missing_keys and not result.unexpected_keys
-    bad = dict(synth_sd)
+    bad = dict(yolo_state)
     bad.pop("module_list.88.conv_88.bias")
     with pytest.raises(RuntimeError, match="conv_88.bias"):
         net.load_state_dict(bad, strict=True)
@@ -130,12 +87,12 @@ def test_synthetic_weights_load_strict(synth_sd, fixture_info):
 # --------------------------------------------------------------------------- forward
 
 
-def test_forward_matches_official_output(torch_output, reference, fixture_info):
-    assert torch_output.shape == tuple(fixture_info["output_shape"]) == (1, 6300, 85)
+def test_forward_matches_official_output(torch_output, reference, yolo_info):
+    assert torch_output.shape == tuple(yolo_info["output_shape"]) == (1, 6300, 85)
     assert torch_output.dtype == np.float32
-    err = _rel_err(torch_output, reference)
+    err = parity.rel_err(torch_output, reference)
     print(f"YOLOv3-SPP torch vs fixture: max|d|/max|ref| = {err:.3e}")
-    assert err <= REL_TOL
+    assert err <= parity.TOLERANCE
 
 
 def test_row_order_and_decoding(torch_output):
@@ -235,13 +192,13 @@ def test_onnx_export_matches_torch(model, fixture_input, torch_output, tmp_path)
     assert inp.shape[1:] == [3, 320, 320] and not isinstance(inp.shape[0], int)
     out = session.run(None, {inp.name: fixture_input})[0]
     assert out.shape == (1, 6300, 85)
-    err = _rel_err(out, torch_output)
+    err = parity.rel_err(out, torch_output)
     print(f"YOLOv3-SPP ONNX vs torch: max|d|/max|ref| = {err:.3e}")
-    assert err <= REL_TOL
+    assert err <= parity.TOLERANCE
 
     batch = np.concatenate([fixture_input, np.ascontiguousarray(fixture_input[:, :, ::-1])])
     out2 = session.run(None, {inp.name: batch})[0]
-    ref2 = _forward_single_thread(model, batch)
+    ref2 = parity.forward_single_thread(model, batch)
     assert out2.shape == (2, 6300, 85)
-    assert _rel_err(out2, ref2) <= REL_TOL
-    assert _rel_err(out2[:1], torch_output) <= REL_TOL
+    assert parity.rel_err(out2, ref2) <= parity.TOLERANCE
+    assert parity.rel_err(out2[:1], torch_output) <= parity.TOLERANCE

@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from ._train_common import register_command, run_standalone
+
 __all__ = ["register", "run", "main"]
 
 log = logging.getLogger(__name__)
@@ -24,12 +26,7 @@ the peaks). The caption names the drawn augmentation (flip, rotation, half-body)
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
-    parser = subparsers.add_parser(
-        "show-targets", help=_HELP, description=_HELP, epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_arguments(parser)
-    parser.set_defaults(func=run)
+    register_command(subparsers, "show-targets", _HELP, _EPILOG, add_arguments, run)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -86,12 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m posekit.cli.show_targets ...`` (the same as ``posekit show-targets``)."""
-    parser = argparse.ArgumentParser(prog="posekit show-targets", description=_HELP, epilog=_EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    return run(args)
+    return run_standalone("posekit show-targets", _HELP, _EPILOG, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

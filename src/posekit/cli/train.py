@@ -7,6 +7,8 @@ import importlib.util
 import logging
 import sys
 
+from ._train_common import add_override_arguments, config_overrides, register_command, run_standalone
+
 __all__ = ["register", "run", "main"]
 
 log = logging.getLogger(__name__)
@@ -26,18 +28,12 @@ only rank 0 writes files.
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
-    parser = subparsers.add_parser(
-        "train", help=_HELP, description=_HELP, epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_arguments(parser)
-    parser.set_defaults(func=run)
+    register_command(subparsers, "train", _HELP, _EPILOG, add_arguments, run)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", metavar="CONFIG.yaml", help="training config (see configs/)")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=5e-4")
-    parser.add_argument("--set", dest="extra_overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="an override placed after other options (repeatable), e.g. optim.lr=5e-4")
+    add_override_arguments(parser, "optim.lr=5e-4")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
 
 
@@ -52,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from posekit.train.config import ConfigError, config_to_dict, load_config
 
     try:
-        cfg = load_config(args.config, list(args.overrides) + list(args.extra_overrides))
+        cfg = load_config(args.config, config_overrides(args))
     except (ConfigError, FileNotFoundError) as exc:
         log.error("%s", exc)
         return 2
@@ -76,12 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m posekit.cli.train CONFIG.yaml ...`` (the same as ``posekit train``)."""
-    parser = argparse.ArgumentParser(prog="posekit train", description=_HELP, epilog=_EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    return run(args)
+    return run_standalone("posekit train", _HELP, _EPILOG, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+from ._train_common import add_override_arguments, config_overrides, register_command, run_standalone
+
 __all__ = ["register", "run", "main"]
 
 log = logging.getLogger(__name__)
@@ -27,18 +29,12 @@ Prints AP AP50 AP75 APm APl AR AR50 AR75 ARm ARl, one per line (or JSON with --j
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
-    parser = subparsers.add_parser(
-        "val", help=_HELP, description=_HELP, epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_arguments(parser)
-    parser.set_defaults(func=run)
+    register_command(subparsers, "val", _HELP, _EPILOG, add_arguments, run)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="CONFIG_OR_CHECKPOINT", help="training config (.yaml) or checkpoint (.pth)")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. val.flip=false")
-    p.add_argument("--set", dest="extra_overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="an override placed after other options (repeatable), e.g. val.flip=false")
+    add_override_arguments(p, "val.flip=false")
     p.add_argument("--checkpoint", metavar="F", help="weights (default: OUTPUT_DIR/best.pth of the config)")
     p.add_argument("--model", metavar="NAME", help="registered model name, for checkpoints without a config")
     p.add_argument("--gt", metavar="JSON", help="COCO person-keypoint ground truth (default: data.val_json)")
@@ -71,7 +67,7 @@ def _resolve(args: argparse.Namespace):  # -> tuple[TrainConfig, Path, dict | No
     from posekit.train.config import ConfigError, apply_overrides, config_from_dict, load_config
 
     source = Path(args.source)
-    overrides = list(args.overrides) + list(args.extra_overrides) + _cli_overrides(args)
+    overrides = config_overrides(args) + _cli_overrides(args)
     if source.suffix.lower() in (".yaml", ".yml"):
         cfg = load_config(source, overrides)
         weights = Path(args.checkpoint) if args.checkpoint else Path(cfg.train.output_dir) / "best.pth"
@@ -152,12 +148,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m posekit.cli.val ...`` (the same as ``posekit val``)."""
-    parser = argparse.ArgumentParser(prog="posekit val", description=_HELP, epilog=_EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    return run(args)
+    return run_standalone("posekit val", _HELP, _EPILOG, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

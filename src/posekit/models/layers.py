@@ -42,6 +42,19 @@ def _bn(channels: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels, momentum=BN_MOMENTUM)
 
 
+def _se_residual(
+    out: torch.Tensor, x: torch.Tensor, se: nn.Module | None, downsample: nn.Module | None
+) -> torch.Tensor:
+    """The common tail of the ResNet blocks: ``relu(se(out) + downsample(x))``, either step optional.
+
+    Shapes: ``out (N, C, H', W')``, ``x (N, C_in, H, W)`` -> ``(N, C, H', W')``.
+    """
+    if se is not None:
+        out = se(out)
+    identity = x if downsample is None else downsample(x)
+    return F.relu(out + identity)
+
+
 class SELayer(nn.Module):
     """Squeeze-and-excitation gate as AlphaPose uses it.
 
@@ -102,10 +115,7 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        if self.se is not None:
-            out = self.se(out)
-        identity = x if self.downsample is None else self.downsample(x)
-        return F.relu(out + identity)
+        return _se_residual(out, x, self.se, self.downsample)
 
 
 class Bottleneck(nn.Module):
@@ -155,10 +165,7 @@ class Bottleneck(nn.Module):
         out = F.relu(self.bn1(self.conv1(x)))
         out = F.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        if self.se is not None:
-            out = self.se(out)
-        identity = x if self.downsample is None else self.downsample(x)
-        return F.relu(out + identity)
+        return _se_residual(out, x, self.se, self.downsample)
 
 
 class DUC(nn.Module):

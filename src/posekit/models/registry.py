@@ -130,46 +130,39 @@ def _build_yolov3_spp(**kwargs: Any) -> "nn.Module":
 # --------------------------------------------------------------------------- specs
 
 
-def _alphapose_spec(input_size: tuple[int, int]) -> PoseModelSpec:
-    """Current AlphaPose (SimpleTransform): affine crop x1.25, RGB/255 - mean."""
+def _coco17_spec(
+    input_size: tuple[int, int],
+    mean: tuple[float, float, float],
+    std: tuple[float, float, float],
+    crop: CropConfig,
+    decode: str,
+) -> PoseModelSpec:
+    """Spec of an RGB network with the 17 COCO keypoints, which every registered pose network is."""
     return PoseModelSpec(
         input_size=input_size,
         channel_order="RGB",
-        mean=ALPHAPOSE_MEAN,
-        std=ALPHAPOSE_STD,
-        crop=CropConfig(mode="affine", padding=1.25),
-        decode="hrnet",
+        mean=mean,
+        std=std,
+        crop=crop,
+        decode=decode,
         num_keypoints=17,
         schema="coco17",
     )
+
+
+def _alphapose_spec(input_size: tuple[int, int]) -> PoseModelSpec:
+    """Current AlphaPose (SimpleTransform): affine crop x1.25, RGB/255 - mean."""
+    return _coco17_spec(input_size, ALPHAPOSE_MEAN, ALPHAPOSE_STD, CropConfig(mode="affine", padding=1.25), "hrnet")
 
 
 def _alphapose_legacy_spec(input_size: tuple[int, int]) -> PoseModelSpec:
     """2018 AlphaPose SPPE: legacy box crop, RGB/255 - mean, 'alphapose' decode, first 17 of 33."""
-    return PoseModelSpec(
-        input_size=input_size,
-        channel_order="RGB",
-        mean=ALPHAPOSE_MEAN,
-        std=ALPHAPOSE_STD,
-        crop=CropConfig(mode="alphapose_legacy"),
-        decode="alphapose",
-        num_keypoints=17,
-        schema="coco17",
-    )
+    return _coco17_spec(input_size, ALPHAPOSE_MEAN, ALPHAPOSE_STD, CropConfig(mode="alphapose_legacy"), "alphapose")
 
 
 def _imagenet_spec(input_size: tuple[int, int]) -> PoseModelSpec:
     """HRNet / SimpleBaseline: affine crop x1.25, ImageNet mean/std, RGB."""
-    return PoseModelSpec(
-        input_size=input_size,
-        channel_order="RGB",
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
-        crop=CropConfig(mode="affine", padding=1.25),
-        decode="hrnet",
-        num_keypoints=17,
-        schema="coco17",
-    )
+    return _coco17_spec(input_size, IMAGENET_MEAN, IMAGENET_STD, CropConfig(mode="affine", padding=1.25), "hrnet")
 
 
 # --------------------------------------------------------------------------- table

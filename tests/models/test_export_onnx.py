@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,34 +12,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
+import parity  # noqa: E402
 from posekit.export import SPEC_METADATA_KEY, export_onnx, export_registered  # noqa: E402
 from posekit.models import create_model, get_pretrained_config  # noqa: E402
 from posekit.pose.spec import PoseModelSpec  # noqa: E402
 
-TOLERANCE = 1e-4  # max|ort - torch| <= TOLERANCE * max|torch|
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def synth(shared_dir: Path):
-    tools = str(shared_dir / "tools")
-    if tools not in sys.path:
-        sys.path.insert(0, tools)
-    import synth_weights
-
-    return synth_weights
-
-
-def _fixture_state(synth, folder: Path):
-    gain = json.loads((folder / "fixture.json").read_text())["synth_gain"]
-    return synth.synth_state_dict(synth.load_manifest(folder / "manifest.json"), gain)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _session(path: Path):
@@ -55,16 +31,6 @@ def _batch2(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x, -0.5 * x[..., ::-1]], axis=0).astype(np.float32)
 
 
-def _rel_err(out: np.ndarray, ref: np.ndarray) -> float:
-    assert out.shape == ref.shape
-    return float(np.abs(out - ref).max() / np.abs(ref).max())
-
-
-def _torch_out(model, x: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        return model.eval()(torch.from_numpy(np.ascontiguousarray(x))).numpy()
-
-
 @pytest.mark.slow
 def test_cli_export_hrnet_w32_full_size(tmp_path: Path, fixtures_dir: Path, synth) -> None:
     """`posekit export` with an official-format checkpoint; OnnxPoseModel reads the spec back."""
@@ -73,7 +39,7 @@ def test_cli_export_hrnet_w32_full_size(tmp_path: Path, fixtures_dir: Path, synt
     from posekit.pose.torch_model import TorchPoseModel
 
     folder = fixtures_dir / "hrnet_w32_256x192"
-    state = _fixture_state(synth, folder)
+    state = parity.synth_state(synth, folder)
     checkpoint = tmp_path / "pose_hrnet_w32_256x192.pth"
     torch.save(state, checkpoint)
     out = tmp_path / "hrnet.onnx"
@@ -89,23 +55,24 @@ def test_cli_export_hrnet_w32_full_size(tmp_path: Path, fixtures_dir: Path, synt
     x = _batch2(np.load(folder / "input.npy"))
     ort_out, torch_out = onnx_model.run(x), torch_model.run(x)
     assert ort_out.shape == (2, 17, 64, 48)
-    assert _rel_err(ort_out, torch_out) <= TOLERANCE
-    assert _rel_err(ort_out[:1], np.load(folder / "output.npy")) <= TOLERANCE
+    assert parity.rel_err(ort_out, torch_out) <= parity.TOLERANCE
+    assert parity.rel_err(ort_out[:1], np.load(folder / "output.npy")) <= parity.TOLERANCE
 
 
 @pytest.mark.slow
 def test_export_fastpose_res50_full_size(tmp_path: Path, fixtures_dir: Path, synth) -> None:
     folder = fixtures_dir / "alphapose_fastpose_res50_256x192"
-    path = export_registered("fastpose_res50_256x192", _fixture_state(synth, folder), tmp_path / "fastpose.onnx")
+    path = export_registered("fastpose_res50_256x192", parity.synth_state(synth, folder), tmp_path / "fastpose.onnx")
     session = _session(path)
     meta = session.get_modelmeta().custom_metadata_map
     assert PoseModelSpec.from_json(meta[SPEC_METADATA_KEY]) == get_pretrained_config("fastpose_res50_256x192").spec
     assert meta["posekit.model"] == "fastpose_res50_256x192" and "non-commercial" in meta["posekit.license"]
     x = _batch2(np.load(folder / "input.npy"))
     ort_out = session.run(None, {"input": x})[0]
-    torch_out = _torch_out(create_model("fastpose_res50_256x192", checkpoint=_fixture_state(synth, folder)), x)
-    assert _rel_err(ort_out, torch_out) <= TOLERANCE
-    assert _rel_err(ort_out[:1], np.load(folder / "output.npy")) <= TOLERANCE
+    model = create_model("fastpose_res50_256x192", checkpoint=parity.synth_state(synth, folder))
+    torch_out = parity.forward(model.eval(), x)
+    assert parity.rel_err(ort_out, torch_out) <= parity.TOLERANCE
+    assert parity.rel_err(ort_out[:1], np.load(folder / "output.npy")) <= parity.TOLERANCE
 
 
 #: registry name -> constructor overrides that keep the export small but exercise the same ops
@@ -131,7 +98,7 @@ def test_export_reduced_networks(tmp_path: Path, name: str) -> None:
     x = _batch2(np.random.default_rng(1).standard_normal((1, 3, h, w)).astype(np.float32))
     ort_out = session.run(None, {"input": x})[0]
     assert ort_out.shape == (2, config.num_output_channels, h // 4, w // 4)
-    assert _rel_err(ort_out, _torch_out(model, x)) <= TOLERANCE
+    assert parity.rel_err(ort_out, parity.forward(model.eval(), x)) <= parity.TOLERANCE
 
 
 def test_static_batch_and_argument_checks(tmp_path: Path) -> None:

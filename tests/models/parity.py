@@ -1,0 +1,122 @@
+"""Parity-test helpers shared by the model tests (``import parity``; ``conftest.py`` puts it on the path).
+
+A parity fixture is a folder of ``../shared/fixtures`` holding
+
+* ``manifest.json``: the official network's ``state_dict()`` as ordered ``(name, shape, dtype)`` entries,
+* ``fixture.json``: facts about the fixture, among them the ``synth_gain`` of its weights,
+* ``input.npy`` / ``output.npy``: a fixed ``(N, 3, H, W)`` float32 input and the official
+  network's output on it with the synthetic weights.
+
+``synth`` arguments are the ``../shared/tools/synth_weights.py`` module (the ``synth`` fixture of
+``conftest.py``), which turns a manifest and a gain into those weights.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "TOLERANCE",
+    "load_synth_weights",
+    "fixture_info",
+    "manifest_layout",
+    "state_layout",
+    "synth_state",
+    "torch_threads",
+    "forward",
+    "forward_single_thread",
+    "rel_err",
+    "assert_close_to",
+    "assert_fixture_parity",
+]
+
+#: parity bound: max|out - ref| <= TOLERANCE * max|ref|
+TOLERANCE = 1e-4
+
+Layout = list[tuple[str, tuple[int, ...]]]
+
+
+def load_synth_weights(shared_dir: Path) -> ModuleType:
+    """Import ``shared_dir/tools/synth_weights.py`` (its folder is put on ``sys.path`` once)."""
+    tools = str(shared_dir / "tools")
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    import synth_weights
+
+    return synth_weights
+
+
+def fixture_info(folder: Path) -> dict[str, Any]:
+    """The fixture's ``fixture.json``."""
+    return json.loads((folder / "fixture.json").read_text())
+
+
+def manifest_layout(synth: ModuleType, folder: Path) -> Layout:
+    """``(name, shape)`` of every entry of the fixture's manifest, in the official order."""
+    return [(name, tuple(shape)) for name, shape, _ in synth.load_manifest(folder / "manifest.json")]
+
+
+def state_layout(model: torch.nn.Module) -> Layout:
+    """``(name, shape)`` of every entry of ``model.state_dict()``, in order (works on the meta device)."""
+    return [(name, tuple(value.shape)) for name, value in model.state_dict().items()]
+
+
+def synth_state(synth: ModuleType, folder: Path) -> dict[str, torch.Tensor]:
+    """The fixture's synthetic weights: its manifest synthesised with its ``synth_gain``."""
+    manifest = synth.load_manifest(folder / "manifest.json")
+    return synth.synth_state_dict(manifest, gain=fixture_info(folder)["synth_gain"])
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the ``with`` block on ``count`` torch threads, then restore the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def forward(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
+    """``model(x)`` without autograd, as it is (call ``.eval()`` first); ``(N, 3, H, W)`` float32 in."""
+    with torch.no_grad():
+        return model(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+
+
+def forward_single_thread(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
+    """:func:`forward` on one torch thread (the previous thread count is restored)."""
+    with torch_threads(1):
+        return forward(model, x)
+
+
+def rel_err(out: np.ndarray, ref: np.ndarray) -> float:
+    """``max|out - ref| / max|ref|``; the two arrays must have the same shape."""
+    assert out.shape == ref.shape
+    return float(np.abs(out - ref).max() / np.abs(ref).max())
+
+
+def assert_close_to(out: np.ndarray, ref: np.ndarray, label: str = "") -> float:
+    """Check ``max|out - ref| <= TOLERANCE * max|ref|`` (same shapes); returns the relative error."""
+    err = rel_err(out, ref)
+    assert err <= TOLERANCE, f"{label}{': ' if label else ''}max|Δ|/max|ref| = {err:.3g}"
+    return err
+
+
+def assert_fixture_parity(model: torch.nn.Module, folder: Path, synth: ModuleType, label: str = "") -> float:
+    """Check ``model`` with the fixture's weights against its ``output.npy``; returns the relative error.
+
+    Loads the synthetic weights strictly, runs ``input.npy`` in eval mode and applies :func:`assert_close_to`.
+    """
+    model.load_state_dict(synth_state(synth, folder), strict=True)
+    out = forward(model.eval(), np.load(folder / "input.npy"))
+    return assert_close_to(out, np.load(folder / "output.npy"), label)
