@@ -168,3 +168,21 @@ def test_merge_flipped_keypoints():
     np.testing.assert_allclose(merged[0, rw], [y, x, 0.7], rtol=1e-6)
     # nose: both scores 0 -> plain mean of x 0 and mirrored 1
     np.testing.assert_allclose(merged[0, 0], [0.0, 0.5, 0.0])
+
+
+def test_mask_margin_zeroes_pixels_outside_the_enlarged_box():
+    # 40x100 box -> square crop of side 100 onto 64 px (0.64 px per image px);
+    # margin 1.2 keeps a 48 px wide band = 30.72 crop px centred on the crop.
+    image = np.full((200, 300, 3), 255, np.uint8)
+    spec = PoseModelSpec((64, 64), crop=CropConfig(padding=1.0, mask_margin=1.2))
+    crops, _ = crop_people(image, np.array([[100.0, 50.0, 140.0, 150.0]]), spec)
+    kept_columns = np.nonzero(crops[0, 32, :, 0])[0]
+    assert kept_columns.min() == 17 and kept_columns.max() == 47  # 32 -+ 15.36
+    assert crops[0, :, 32, 0].all()  # 120 px tall band covers the whole crop height
+    unmasked, _ = crop_people(image, np.array([[100.0, 50.0, 140.0, 150.0]]), spec.with_(crop=CropConfig(padding=1.0)))
+    assert unmasked[0, 32, :, 0].all()
+
+
+def test_mask_margin_must_be_positive():
+    with pytest.raises(ValueError, match="mask_margin"):
+        CropConfig(mask_margin=0.0)

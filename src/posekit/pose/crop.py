@@ -51,4 +51,34 @@ def crop_people(
             masked = geometry.mask_outside_box(image, box)
             crops[i] = geometry.warp_crops(masked, m[None], spec.input_size, spec.crop.border_value)[0]
         return crops, mats
-    return geometry.warp_crops(image, mats, spec.input_size, spec.crop.border_value), mats
+    crops = geometry.warp_crops(image, mats, spec.input_size, spec.crop.border_value)
+    if spec.crop.mask_margin is not None:
+        crops = mask_outside_boxes(crops, boxes, mats, spec.crop.mask_margin)
+    return crops, mats
+
+
+def mask_outside_boxes(crops: np.ndarray, boxes: np.ndarray, matrices: np.ndarray, margin: float) -> np.ndarray:
+    """Zero crop pixels outside each person box enlarged by ``margin`` about its centre.
+
+    Args:
+        crops: ``(N, H, W, 3)``.
+        boxes: ``(N, 4)`` xyxy image boxes.
+        matrices: ``(N, 2, 3)`` image -> crop maps.
+
+    Returns:
+        the crops, masked in place.
+    """
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    center = (b[:, :2] + b[:, 2:]) / 2
+    half = (b[:, 2:] - b[:, :2]) / 2 * margin
+    corners = np.stack([center - half, np.stack([center[:, 0] + half[:, 0], center[:, 1] - half[:, 1]], 1),
+                        center + half, np.stack([center[:, 0] - half[:, 0], center[:, 1] + half[:, 1]], 1)], axis=1)
+    mapped = geometry.apply_affine(corners, matrices)  # (N, 4, 2) in crop pixels
+    h, w = crops.shape[1:3]
+    ys, xs = np.arange(h)[:, None], np.arange(w)[None, :]
+    for i in range(len(crops)):
+        x1, y1 = mapped[i].min(axis=0)
+        x2, y2 = mapped[i].max(axis=0)
+        outside = (xs < x1) | (xs > x2) | (ys < y1) | (ys > y2)
+        crops[i][outside] = 0
+    return crops

@@ -36,18 +36,25 @@ class CropConfig:
         padding: box enlargement factor for ``"affine"`` (HRNet uses 1.25).
         border_value: value of crop pixels that fall outside the image.
         legacy_scale_rate: AlphaPose legacy enlargement (0.3 of width/height).
+        mask_margin: if set, crop pixels outside the person box enlarged by this
+            factor (about its centre) are zeroed, so that neighbours in a crowd do
+            not pull the single-person network away (the idea of AlphaPose's
+            legacy crop, which zeroes everything outside its box).
     """
 
     mode: str = "affine"
     padding: float = 1.25
     border_value: float = 0.0
     legacy_scale_rate: float = 0.3
+    mask_margin: float | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("affine", "alphapose_legacy"):
             raise ValueError(f"unknown crop mode {self.mode!r}; choices: 'affine', 'alphapose_legacy'")
         if self.padding <= 0:
             raise ValueError(f"crop padding must be > 0, got {self.padding}")
+        if self.mask_margin is not None and self.mask_margin <= 0:
+            raise ValueError(f"crop mask_margin must be > 0 or None, got {self.mask_margin}")
 
 
 @dataclass(frozen=True)
