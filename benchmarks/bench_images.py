@@ -27,7 +27,7 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=300, help="number of images (default 300)")
     p.add_argument("--detector", default="yolox_nano")
     p.add_argument("--pose-model", default="movenet_thunder")
-    p.add_argument("--flip", action="store_true")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True, help="flip test (default on)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--warmup", type=int, default=3)
     args = p.parse_args()

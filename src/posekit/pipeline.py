@@ -46,7 +46,8 @@ class PoseEstimator:
         runtime: ``"onnx"`` (default) or ``"torch"`` for PyTorch networks.
         decode: heatmap decoder (default: the model's, see :data:`posekit.codec.DECODERS`).
         output: ``"heatmaps"`` or ``"keypoints"`` for models with both (MoveNet).
-        flip_test: also run mirrored crops and average.
+        flip_test: also run mirrored crops and average (default on, as HRNet's test
+            configs; dev-set AP 0.607 with, 0.597 without, at twice the network time).
         pose_nms: ``"oks"`` (HRNet OKS-NMS on rescored poses, the default: on the dev set
             it beat AlphaPose's parametric NMS with MoveNet, AP 0.590 vs 0.580),
             ``"parametric"`` (AlphaPose) or ``"none"``.
@@ -68,7 +69,7 @@ class PoseEstimator:
         runtime: str = "onnx",
         decode: str | None = None,
         output: str | None = None,
-        flip_test: bool = False,
+        flip_test: bool = True,
         pose_nms: str = "oks",
         nms_params: PoseNMSParams = PoseNMSParams(),
         oks_thresh: float = 0.9,
