@@ -1,0 +1,240 @@
+"""Streaming pose inference over videos, folders of frames, webcams and streams.
+
+:func:`stream_poses` is a generator of ``(index, time, poses)``, one item per
+decoded frame, with track ids. Memory stays flat however long the stream:
+frames are decoded ahead in a bounded background queue
+(:mod:`posekit.video.prefetch`), and the per-frame logic
+(:class:`FramePoseProcessor`) keeps only the previous frame's poses, the live
+tracks and their smoothing filters.
+
+Detection every ``N`` frames
+----------------------------
+On a detection frame the person detector runs and every detected box goes
+through the pose network (``estimator.detect`` then ``estimator.estimate``).
+On the frames in between, the crops come from the previous frame's poses: the
+tight box of each pose's confident keypoints, enlarged by ``box_expand`` around
+its centre and clipped to the image, goes to ``estimator.estimate`` with the
+pose's previous box score. A person the pose network loses (pose confidence --
+the mean keypoint score -- below ``min_pose_confidence``) is dropped; people
+who enter are picked up on the next detection frame. The schedule counts
+processed frames, so unreadable frames do not shift it; a frame whose size
+differs from the previous one is always a detection frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from typing import Any, Iterator, Protocol
+
+import numpy as np
+
+from posekit.geometry import center_scale_to_box, clip_boxes
+from posekit.schema import COCO17, KeypointSchema
+from posekit.structures import Poses
+from posekit.video.prefetch import prefetch as prefetch_iter
+from posekit.video.smoothing import OneEuroConfig, PoseSmoother
+from posekit.video.sources import open_source
+from posekit.video.tracker import PoseTracker, TrackerConfig, pose_boxes, pose_confidence
+
+__all__ = ["Estimator", "PropagationConfig", "FramePoseProcessor", "stream_poses", "propagation_boxes"]
+
+log = logging.getLogger(__name__)
+
+
+class Estimator(Protocol):
+    """What the stream needs from a pose estimator (:class:`posekit.pipeline.PoseEstimator` fits)."""
+
+    schema: KeypointSchema
+
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def estimate(self, image: np.ndarray, boxes: np.ndarray, box_scores: np.ndarray) -> Poses: ...
+
+
+@dataclass(frozen=True)
+class PropagationConfig:
+    """How poses are carried over between detection frames.
+
+    Attributes:
+        keypoint_threshold: keypoints scoring above this define the crop box.
+        min_keypoints: poses with fewer confident keypoints keep their previous box.
+        box_expand: the keypoint box is scaled by this factor around its centre
+            (keypoints are joint centres: the head top and feet lie outside).
+        max_growth: the new box's width and height stay within
+            ``[1 / max_growth, max_growth]`` times the previous crop box's, so a
+            pose that strays onto a neighbour cannot blow the crop up in one frame.
+        min_pose_confidence: a propagated pose whose mean keypoint score falls
+            below this is considered lost and dropped.
+    """
+
+    keypoint_threshold: float = 0.3
+    min_keypoints: int = 3
+    box_expand: float = 1.25
+    max_growth: float = 1.2
+    min_pose_confidence: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.box_expand <= 0:
+            raise ValueError(f"box_expand must be positive, got {self.box_expand}")
+        if self.max_growth < 1:
+            raise ValueError(f"max_growth must be >= 1, got {self.max_growth}")
+
+
+def propagation_boxes(poses: Poses, image_shape: tuple[int, int], config: PropagationConfig) -> np.ndarray:
+    """Crop boxes ``(N, 4)`` xyxy for the next frame from this frame's poses.
+
+    The tight box of the confident keypoints (or the pose's own box when fewer
+    than ``min_keypoints`` are confident) scaled by ``box_expand`` about its
+    centre, its width and height kept within ``max_growth`` of the pose's
+    current box (``poses.boxes``: the detector box or the previous crop box),
+    clipped to the image ``(H, W)``.
+    """
+    if len(poses) == 0:
+        return np.zeros((0, 4))
+    tight = pose_boxes(poses, config.keypoint_threshold, config.min_keypoints)
+    centers = (tight[:, :2] + tight[:, 2:]) / 2.0
+    sizes = (tight[:, 2:] - tight[:, :2]).clip(min=1.0) * config.box_expand
+    previous = (poses.boxes[:, 2:] - poses.boxes[:, :2]).astype(np.float64).clip(min=1.0)
+    sizes = np.clip(sizes, previous / config.max_growth, previous * config.max_growth)
+    return clip_boxes(center_scale_to_box(centers, sizes), image_shape[:2])
+
+
+class FramePoseProcessor:
+    """Per-frame logic of the stream: detect or propagate, track, smooth.
+
+    No threads and no queues here; feed frames in order with :meth:`process`.
+
+    Args:
+        estimator: provides ``detect``, ``estimate`` and ``schema``.
+        detect_every: run the detector on every ``N``-th processed frame (>= 1).
+        tracker_config: tracker settings (default :class:`TrackerConfig()`).
+        track: assign track ids (False: every id stays -1).
+        smoothing: One-Euro parameters, or None for no smoothing (needs ``track``).
+        propagation: how poses are carried between detection frames.
+    """
+
+    def __init__(
+        self,
+        estimator: Estimator,
+        *,
+        detect_every: int = 1,
+        tracker_config: TrackerConfig | None = None,
+        track: bool = True,
+        smoothing: OneEuroConfig | None = None,
+        propagation: PropagationConfig | None = None,
+    ) -> None:
+        if int(detect_every) < 1:
+            raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+        self.estimator = estimator
+        self.detect_every = int(detect_every)
+        self.propagation = propagation or PropagationConfig()
+        schema = getattr(estimator, "schema", None) or COCO17
+        config = tracker_config or TrackerConfig()
+        # The tracker always reports unconfirmed poses (id -1) so that they are
+        # propagated to the next frame and can be confirmed; they are dropped
+        # from the output here when the config asks for it.
+        self._drop_tentative = track and not config.output_tentative
+        self.tracker = PoseTracker(replace(config, output_tentative=True), schema) if track else None
+        self.smoother = PoseSmoother(smoothing) if smoothing is not None and track else None
+        if smoothing is not None and not track:
+            log.warning("smoothing needs tracking (per-track filters); smoothing disabled")
+        self._count = 0
+        self._previous: Poses | None = None  # raw (unsmoothed) poses of the last frame
+        self._shape: tuple[int, ...] | None = None
+        self.detections_run = 0
+
+    def process(self, index: int, time: float, image: np.ndarray) -> Poses:
+        """Poses of one frame (``image`` BGR ``(H, W, 3)``), with track ids when tracking."""
+        detect = (
+            self._count % self.detect_every == 0
+            or self._previous is None
+            or self._shape != image.shape
+        )
+        self._count += 1
+        self._shape = image.shape
+        if detect:
+            boxes, scores = self.estimator.detect(image)
+            poses = self.estimator.estimate(image, boxes, scores)
+            self.detections_run += 1
+        else:
+            poses = self._propagate(image)
+        if self.tracker is not None:
+            poses = self.tracker.update(poses, index)
+        self._previous = poses
+        if self._drop_tentative:
+            poses = poses[poses.track_ids >= 0]
+        if self.smoother is not None and self.tracker is not None:
+            poses = self.smoother(poses, time)
+            self.smoother.retain(self.tracker.live_ids())
+        return poses
+
+    def _propagate(self, image: np.ndarray) -> Poses:
+        prev = self._previous
+        assert prev is not None
+        if len(prev) == 0:
+            return prev
+        boxes = propagation_boxes(prev, image.shape[:2], self.propagation)
+        poses = self.estimator.estimate(image, boxes, prev.box_scores)
+        keep = pose_confidence(poses) >= self.propagation.min_pose_confidence
+        if not keep.all():
+            log.debug("%d propagated pose(s) lost by the pose model", int((~keep).sum()))
+        return poses[keep]
+
+    @property
+    def frames_processed(self) -> int:
+        return self._count
+
+
+def stream_poses(
+    estimator: Estimator,
+    source: Any,
+    *,
+    detect_every: int = 1,
+    tracker_config: TrackerConfig | None = None,
+    smoothing: OneEuroConfig | None = None,
+    prefetch: int = 8,
+    track: bool = True,
+    propagation: PropagationConfig | None = None,
+    fps: float | None = None,
+    max_frames: int | None = None,
+) -> Iterator[tuple[int, float, Poses]]:
+    """Poses frame by frame, with track ids, in constant memory.
+
+    Args:
+        estimator: a :class:`posekit.pipeline.PoseEstimator` (or anything with
+            ``detect``, ``estimate`` and ``schema``).
+        source: video file, folder of frames / glob, webcam index, stream URL,
+            or an open :class:`~posekit.video.sources.FrameSource`.
+        detect_every: run the person detector every ``N`` frames; poses are
+            propagated in between.
+        tracker_config: tracker settings.
+        smoothing: One-Euro parameters (None: no smoothing).
+        prefetch: frames decoded ahead in a background thread (0: no thread).
+        track: assign track ids.
+        propagation: how poses are carried between detection frames.
+        fps: frame rate for image folders.
+        max_frames: stop after this many frames.
+
+    Yields:
+        ``(index, time_seconds, poses)`` for each decoded frame. ``index`` is
+        the frame's position in the source (unreadable frames are skipped).
+        Closing the generator (or breaking out of the loop) stops the decoder
+        thread and releases the source.
+    """
+    src = open_source(source, fps=fps)
+    processor = FramePoseProcessor(
+        estimator, detect_every=detect_every, tracker_config=tracker_config, track=track,
+        smoothing=smoothing, propagation=propagation,
+    )
+    frames = prefetch_iter(src, prefetch)
+    try:
+        for n, (index, t, image) in enumerate(frames):
+            if max_frames is not None and n >= max_frames:
+                break
+            yield index, t, processor.process(index, t, image)
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
+        src.close()

@@ -1,0 +1,134 @@
+"""stream_poses / FramePoseProcessor with a scripted fake estimator."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from posekit.video.smoothing import OneEuroConfig
+from posekit.video.stream import FramePoseProcessor, PropagationConfig, propagation_boxes, stream_poses
+from posekit.video.tracker import TrackerConfig
+
+from videotest_utils import FakeEstimator, blank_frame, make_poses, person, write_png_sequence
+
+
+def walking_world(n: int, enter_at: int = 7, vanish_at: int | None = None) -> dict[int, dict[int, np.ndarray]]:
+    """Person 0 walks right all along; person 1 enters at ``enter_at`` (and vanishes at ``vanish_at``)."""
+    world = {}
+    for t in range(n):
+        people = {0: person(60 + 3 * t, 120, 90)}
+        if t >= enter_at and (vanish_at is None or t < vanish_at):
+            people[1] = person(250 - 2 * t, 125, 85)
+        world[t] = people
+    return world
+
+
+def run_processor(est: FakeEstimator, n: int, **kwargs) -> list:
+    proc = FramePoseProcessor(est, **kwargs)
+    return [proc.process(t, t / 25, blank_frame(t)) for t in range(n)]
+
+
+def test_detect_every_frame() -> None:
+    est = FakeEstimator(walking_world(12))
+    out = run_processor(est, 12, detect_every=1, tracker_config=TrackerConfig(min_hits=2))
+    assert est.detect_calls == list(range(12))
+    assert [len(p) for p in out] == [1] * 7 + [2] * 5
+    assert all(p.track_ids[0] == 1 for p in out[1:])
+
+
+def test_detect_every_n_propagates_and_picks_up_newcomers() -> None:
+    est = FakeEstimator(walking_world(20, enter_at=7))
+    out = run_processor(est, 20, detect_every=5, tracker_config=TrackerConfig(min_hits=2))
+    assert est.detect_calls == [0, 5, 10, 15]
+    # Between detections the pose model runs on propagated crops.
+    assert [i for i, _ in est.estimate_calls] == list(range(20))
+    counts = [len(p) for p in out]
+    assert counts[:10] == [1] * 10  # the newcomer (t = 7) waits for the detection at t = 10
+    assert counts[10:] == [2] * 10
+    ids0 = {int(p.track_ids[0]) for p in out[1:]}
+    assert ids0 == {1}
+    newcomer = [int(p.track_ids[1]) for p in out[11:]]
+    assert newcomer == [2] * 9
+    # Propagated keypoints follow the walker.
+    np.testing.assert_allclose(out[13].keypoints[0], person(60 + 39, 120, 90), atol=1e-4)
+
+
+def test_person_lost_by_pose_model_is_dropped() -> None:
+    est = FakeEstimator(walking_world(15, enter_at=0, vanish_at=7))
+    out = run_processor(est, 15, detect_every=10, tracker_config=TrackerConfig(min_hits=1))
+    assert [len(p) for p in out[:7]] == [2] * 7
+    assert [len(p) for p in out[7:]] == [1] * 8  # gone at t = 7 though the next detection is at t = 10
+    assert est.estimate_calls[7] == (7, 2) and est.estimate_calls[8] == (8, 1)
+
+
+def test_no_track_leaves_ids_unset() -> None:
+    est = FakeEstimator(walking_world(6))
+    out = run_processor(est, 6, detect_every=2, track=False)
+    assert all((p.track_ids == -1).all() for p in out)
+    assert all(len(p) == 1 for p in out)
+
+
+def test_smoothing_is_applied_to_tracked_poses() -> None:
+    world = {t: {0: person(100 + (8 if t % 2 else 0), 120, 90)} for t in range(10)}  # jittering person
+    raw = run_processor(FakeEstimator(world), 10, tracker_config=TrackerConfig(min_hits=1))
+    smooth = run_processor(FakeEstimator(world), 10, tracker_config=TrackerConfig(min_hits=1),
+                           smoothing=OneEuroConfig(min_cutoff=0.5, beta=0.0))
+    jitter_raw = np.abs(np.diff([p.keypoints[0, 0, 0] for p in raw])).mean()
+    jitter_smooth = np.abs(np.diff([p.keypoints[0, 0, 0] for p in smooth])).mean()
+    assert jitter_smooth < 0.5 * jitter_raw
+
+
+def test_propagation_boxes_growth_is_limited() -> None:
+    poses = make_poses([person(100, 120, 90)])
+    poses = poses.replace(boxes=np.array([[80.0, 70.0, 120.0, 170.0]]))  # previous crop: 40 x 100
+    boxes = propagation_boxes(poses, (240, 320), PropagationConfig(box_expand=3.0, max_growth=1.2))
+    w, h = boxes[0, 2] - boxes[0, 0], boxes[0, 3] - boxes[0, 1]
+    assert w == pytest.approx(48) and h == pytest.approx(120)
+    clipped = propagation_boxes(make_poses([person(5, 120, 90)]), (240, 320), PropagationConfig())
+    assert clipped[0, 0] == 0
+
+
+def test_invalid_detect_every() -> None:
+    with pytest.raises(ValueError):
+        FramePoseProcessor(FakeEstimator({}), detect_every=0)
+
+
+def test_stream_poses_over_image_folder(tmp_path: Path) -> None:
+    write_png_sequence(tmp_path, 16)
+    est = FakeEstimator(walking_world(16))
+    items = list(stream_poses(est, tmp_path, detect_every=4, tracker_config=TrackerConfig(min_hits=2), fps=10))
+    assert [i for i, _, _ in items] == list(range(16))
+    assert items[3][1] == pytest.approx(0.3)
+    assert all(int(p.track_ids[0]) == 1 for _, _, p in items[1:])
+
+
+def test_stream_poses_closing_stops_worker(tmp_path: Path) -> None:
+    write_png_sequence(tmp_path, 30)
+    est = FakeEstimator(walking_world(30))
+    before = {t.ident for t in threading.enumerate()}
+    gen = stream_poses(est, tmp_path, prefetch=2)
+    for i, _, _ in gen:
+        if i == 3:
+            break
+    gen.close()
+    leftover = [t for t in threading.enumerate() if t.ident not in before and t.name == "posekit-prefetch"]
+    assert leftover == []
+
+
+def test_stream_error_in_estimator_propagates(tmp_path: Path) -> None:
+    write_png_sequence(tmp_path, 10)
+    est = FakeEstimator(walking_world(10), raise_at={4: RuntimeError("network exploded")})
+    with pytest.raises(RuntimeError, match="exploded"):
+        for _ in stream_poses(est, tmp_path):
+            pass
+
+
+def test_output_tentative_false_still_confirms_between_detections() -> None:
+    est = FakeEstimator(walking_world(12, enter_at=100))
+    out = run_processor(est, 12, detect_every=5,
+                        tracker_config=TrackerConfig(min_hits=3, output_tentative=False))
+    assert [len(p) for p in out] == [0, 0] + [1] * 10
+    assert all(int(p.track_ids[0]) == 1 for p in out[2:])
