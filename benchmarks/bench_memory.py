@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detector", default="yolox_nano")
     parser.add_argument("--pose-model", default="movenet_lightning")
     parser.add_argument("--det-thresh", type=float, default=0.3)
+    parser.add_argument("--flip", action="store_true", help="flip test (off here: twice the pose-network cost)")
     parser.add_argument("--models-dir", default=str(SHARED / "models"))
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--every", type=int, default=1000, help="print RSS every N frames")
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     from posekit.pipeline import PoseEstimator
 
     estimator = PoseEstimator(args.detector, args.pose_model, models_dir=args.models_dir, num_threads=args.threads,
-                              detector_config=DetectorConfig(conf_thresh=args.det_thresh))
+                              detector_config=DetectorConfig(conf_thresh=args.det_thresh), flip_test=args.flip)
     source = LoopedVideo(args.video, args.frames, args.width, args.every)
     print(f"estimator: {estimator!r}; {args.frames} frames of {source.size[0]}x{source.size[1]}, "
           f"detector every {args.detect_every}", flush=True)

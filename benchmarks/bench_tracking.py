@@ -243,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models-dir", default=str(SHARED / "models"))
     parser.add_argument("--det-thresh", type=float, default=None,
                         help="detector confidence threshold (default: the estimator's, 0.05)")
+    parser.add_argument("--flip", action="store_true", help="flip test (off here: twice the pose-network cost)")
     parser.add_argument("--data", default=str(SHARED / "data" / "coco-val-dev"))
     parser.add_argument("--min-keypoints", type=int, default=5, help="labelled keypoints for a person to be tracked")
     parser.add_argument("--camera", choices=CAMERAS, default="inside", help="virtual camera motion")
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
 
     det_config = DetectorConfig() if args.det_thresh is None else DetectorConfig(conf_thresh=args.det_thresh)
     estimator = PoseEstimator(args.detector, args.pose_model, models_dir=args.models_dir, num_threads=args.threads,
-                              detector_config=det_config)
+                              detector_config=det_config, flip_test=args.flip)
     sigmas = estimator.schema.sigmas_array()
     data = json.loads((Path(args.data) / "person_keypoints.json").read_text())
     sequences = pick_sequences(data, args.sequences, args.max_overlap)

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models-dir", default=str(SHARED / "models"))
     parser.add_argument("--det-thresh", type=float, default=None,
                         help="detector confidence threshold (default: the estimator's, 0.05)")
+    parser.add_argument("--flip", action="store_true", help="flip test (off here: twice the pose-network cost)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--max-frames", type=int, default=None)
     parser.add_argument("--out", default="bench_video_out")
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     det_config = DetectorConfig() if args.det_thresh is None else DetectorConfig(conf_thresh=args.det_thresh)
     estimator = PoseEstimator(args.detector, args.pose_model, models_dir=args.models_dir, num_threads=args.threads,
-                              detector_config=det_config)
+                              detector_config=det_config, flip_test=args.flip)
     out_root = Path(args.out)
     print(f"estimator: {estimator!r}", flush=True)
     rows = []

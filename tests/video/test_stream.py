@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from posekit.video.smoothing import OneEuroConfig
-from posekit.video.stream import FramePoseProcessor, PropagationConfig, propagation_boxes, stream_poses
+from posekit.structures import Poses
+from posekit.video.stream import FramePoseProcessor, StreamConfig, propagation_boxes, stream_poses, suppress_duplicates
 from posekit.video.tracker import TrackerConfig
 
 from videotest_utils import FakeEstimator, blank_frame, make_poses, person, write_png_sequence
@@ -84,10 +85,10 @@ def test_smoothing_is_applied_to_tracked_poses() -> None:
 def test_propagation_boxes_growth_is_limited() -> None:
     poses = make_poses([person(100, 120, 90)])
     poses = poses.replace(boxes=np.array([[80.0, 70.0, 120.0, 170.0]]))  # previous crop: 40 x 100
-    boxes = propagation_boxes(poses, (240, 320), PropagationConfig(box_expand=3.0, max_growth=1.2))
+    boxes = propagation_boxes(poses, (240, 320), StreamConfig(box_expand=3.0, max_growth=1.2))
     w, h = boxes[0, 2] - boxes[0, 0], boxes[0, 3] - boxes[0, 1]
     assert w == pytest.approx(48) and h == pytest.approx(120)
-    clipped = propagation_boxes(make_poses([person(5, 120, 90)]), (240, 320), PropagationConfig())
+    clipped = propagation_boxes(make_poses([person(5, 120, 90)]), (240, 320), StreamConfig())
     assert clipped[0, 0] == 0
 
 
@@ -132,3 +133,25 @@ def test_output_tentative_false_still_confirms_between_detections() -> None:
                         tracker_config=TrackerConfig(min_hits=3, output_tentative=False))
     assert [len(p) for p in out] == [0, 0] + [1] * 10
     assert all(int(p.track_ids[0]) == 1 for p in out[2:])
+
+
+def test_duplicates_are_suppressed_before_tracking() -> None:
+    body = person(100, 120, 90)
+    poses = make_poses([body + 1.0, body, person(220, 120, 90)],
+                       kp_scores=[np.full(17, 0.6), np.full(17, 0.9), np.full(17, 0.8)])
+    kept = suppress_duplicates(poses, StreamConfig())
+    assert len(kept) == 2
+    np.testing.assert_allclose(kept.keypoints[0], body)  # the more confident copy, order kept
+    assert len(suppress_duplicates(poses, StreamConfig(duplicate_oks=None))) == 3
+
+
+def test_processor_drops_duplicate_detections() -> None:
+    class Doubling(FakeEstimator):
+        def estimate(self, image, boxes, scores):
+            poses = super().estimate(image, boxes, scores)
+            return Poses.concat([poses, poses.replace(keypoints=poses.keypoints + 1.5,
+                                                      keypoint_scores=poses.keypoint_scores * 0.8)])
+
+    out = run_processor(Doubling(walking_world(6)), 6, detect_every=2, tracker_config=TrackerConfig(min_hits=1))
+    assert [len(p) for p in out] == [1] * 6
+    assert all(p.track_ids.tolist() == [1] for p in out)

@@ -21,7 +21,7 @@ from typing import Any
 _EXPORTS = {
     "stream_poses": "stream",
     "FramePoseProcessor": "stream",
-    "PropagationConfig": "stream",
+    "StreamConfig": "stream",
     "run_video": "cli",
     "VideoSummary": "cli",
     "add_video_arguments": "cli",

@@ -110,7 +110,7 @@ def run_video(
     progress: bool = True,
     track: bool = True,
     tracker_config: Any = None,
-    propagation: Any = None,
+    stream_config: Any = None,
     prefetch: int = 8,
     fps: float | None = None,
     max_frames: int | None = None,
@@ -129,7 +129,7 @@ def run_video(
         progress: show a tqdm progress bar (with frames/s).
         track: assign track ids (``--no-track`` turns this off).
         tracker_config: :class:`~posekit.video.tracker.TrackerConfig`.
-        propagation: :class:`~posekit.video.stream.PropagationConfig`.
+        stream_config: :class:`~posekit.video.stream.StreamConfig` (duplicates, propagation).
         prefetch: frames decoded ahead in a background thread.
         fps: frame rate of image sequences (timestamps, rendered video).
         max_frames: stop after this many frames.
@@ -165,7 +165,7 @@ def run_video(
     info = src.info
     processor = FramePoseProcessor(
         estimator, detect_every=detect_every, tracker_config=tracker_config, track=track,
-        smoothing=smoothing, propagation=propagation,
+        smoothing=smoothing, config=stream_config,
     )
     files: dict[str, str] = {}
     jsonl = JsonlWriter(out / "results.jsonl")

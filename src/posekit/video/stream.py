@@ -7,6 +7,13 @@ frames are decoded ahead in a bounded background queue
 (:class:`FramePoseProcessor`) keeps only the previous frame's poses, the live
 tracks and their smoothing filters.
 
+One person, one pose
+--------------------
+Every frame's poses first go through a stricter greedy OKS-NMS
+(:attr:`StreamConfig.duplicate_oks`, 0.7) than the image pipeline's (HRNet's
+0.9, tuned for COCO AP): near-duplicates of one person would otherwise each
+take a track, flicker between ids and cost a crop per frame.
+
 Detection every ``N`` frames
 ----------------------------
 On a detection frame the person detector runs and every detected box goes
@@ -30,6 +37,7 @@ from typing import Any, Iterator, Protocol
 import numpy as np
 
 from posekit.geometry import center_scale_to_box, clip_boxes
+from posekit.posenms import oks_nms
 from posekit.schema import COCO17, KeypointSchema
 from posekit.structures import Poses
 from posekit.video.prefetch import prefetch as prefetch_iter
@@ -37,7 +45,8 @@ from posekit.video.smoothing import OneEuroConfig, PoseSmoother
 from posekit.video.sources import open_source
 from posekit.video.tracker import PoseTracker, TrackerConfig, pose_boxes, pose_confidence
 
-__all__ = ["Estimator", "PropagationConfig", "FramePoseProcessor", "stream_poses", "propagation_boxes"]
+__all__ = ["Estimator", "StreamConfig", "FramePoseProcessor", "stream_poses", "propagation_boxes",
+           "suppress_duplicates"]
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +62,19 @@ class Estimator(Protocol):
 
 
 @dataclass(frozen=True)
-class PropagationConfig:
-    """How poses are carried over between detection frames.
+class StreamConfig:
+    """Per-frame pose handling of the stream: duplicates and propagation.
 
     Attributes:
-        keypoint_threshold: keypoints scoring above this define the crop box.
+        duplicate_oks: every frame's poses (detected or propagated) go through
+            a greedy OKS-NMS (:func:`posekit.posenms.oks_nms`, most confident
+            pose first, OKS over the candidate's confident keypoints) at this
+            threshold before tracking: one person, one pose. The image
+            pipeline's own NMS is tuned for COCO AP (HRNet keeps poses up to
+            OKS 0.9), which leaves near-duplicates that would each take a
+            track and a crop per frame. None disables it.
+        keypoint_threshold: keypoints scoring above this are "confident" (crop
+            boxes, duplicate OKS).
         min_keypoints: poses with fewer confident keypoints keep their previous box.
         box_expand: the keypoint box is scaled by this factor around its centre
             (keypoints are joint centres: the head top and feet lie outside).
@@ -68,6 +85,7 @@ class PropagationConfig:
             below this is considered lost and dropped.
     """
 
+    duplicate_oks: float | None = 0.7
     keypoint_threshold: float = 0.3
     min_keypoints: int = 3
     box_expand: float = 1.25
@@ -79,9 +97,25 @@ class PropagationConfig:
             raise ValueError(f"box_expand must be positive, got {self.box_expand}")
         if self.max_growth < 1:
             raise ValueError(f"max_growth must be >= 1, got {self.max_growth}")
+        if self.duplicate_oks is not None and not 0.0 < self.duplicate_oks <= 1.0:
+            raise ValueError(f"duplicate_oks must be in (0, 1] or None, got {self.duplicate_oks}")
 
 
-def propagation_boxes(poses: Poses, image_shape: tuple[int, int], config: PropagationConfig) -> np.ndarray:
+def suppress_duplicates(poses: Poses, config: StreamConfig) -> Poses:
+    """Greedy OKS-NMS of one frame's poses (see :attr:`StreamConfig.duplicate_oks`); order kept."""
+    if config.duplicate_oks is None or len(poses) < 2:
+        return poses
+    boxes = pose_boxes(poses, config.keypoint_threshold)
+    areas = (boxes[:, 2] - boxes[:, 0]).clip(min=1.0) * (boxes[:, 3] - boxes[:, 1]).clip(min=1.0)
+    keep = oks_nms(poses.keypoints, poses.keypoint_scores, areas, pose_confidence(poses),
+                   poses.schema.sigmas_array(), thresh=config.duplicate_oks,
+                   in_vis_thresh=config.keypoint_threshold)
+    if len(keep) == len(poses):
+        return poses
+    return poses[np.sort(keep)]
+
+
+def propagation_boxes(poses: Poses, image_shape: tuple[int, int], config: StreamConfig) -> np.ndarray:
     """Crop boxes ``(N, 4)`` xyxy for the next frame from this frame's poses.
 
     The tight box of the confident keypoints (or the pose's own box when fewer
@@ -111,7 +145,7 @@ class FramePoseProcessor:
         tracker_config: tracker settings (default :class:`TrackerConfig()`).
         track: assign track ids (False: every id stays -1).
         smoothing: One-Euro parameters, or None for no smoothing (needs ``track``).
-        propagation: how poses are carried between detection frames.
+        config: duplicate suppression and propagation between detection frames.
     """
 
     def __init__(
@@ -122,20 +156,20 @@ class FramePoseProcessor:
         tracker_config: TrackerConfig | None = None,
         track: bool = True,
         smoothing: OneEuroConfig | None = None,
-        propagation: PropagationConfig | None = None,
+        config: StreamConfig | None = None,
     ) -> None:
         if int(detect_every) < 1:
             raise ValueError(f"detect_every must be >= 1, got {detect_every}")
         self.estimator = estimator
         self.detect_every = int(detect_every)
-        self.propagation = propagation or PropagationConfig()
+        self.config = config or StreamConfig()
         schema = getattr(estimator, "schema", None) or COCO17
-        config = tracker_config or TrackerConfig()
+        tracking = tracker_config or TrackerConfig()
         # The tracker always reports unconfirmed poses (id -1) so that they are
         # propagated to the next frame and can be confirmed; they are dropped
         # from the output here when the config asks for it.
-        self._drop_tentative = track and not config.output_tentative
-        self.tracker = PoseTracker(replace(config, output_tentative=True), schema) if track else None
+        self._drop_tentative = track and not tracking.output_tentative
+        self.tracker = PoseTracker(replace(tracking, output_tentative=True), schema) if track else None
         self.smoother = PoseSmoother(smoothing) if smoothing is not None and track else None
         if smoothing is not None and not track:
             log.warning("smoothing needs tracking (per-track filters); smoothing disabled")
@@ -159,6 +193,7 @@ class FramePoseProcessor:
             self.detections_run += 1
         else:
             poses = self._propagate(image)
+        poses = suppress_duplicates(poses, self.config)
         if self.tracker is not None:
             poses = self.tracker.update(poses, index)
         self._previous = poses
@@ -174,9 +209,9 @@ class FramePoseProcessor:
         assert prev is not None
         if len(prev) == 0:
             return prev
-        boxes = propagation_boxes(prev, image.shape[:2], self.propagation)
+        boxes = propagation_boxes(prev, image.shape[:2], self.config)
         poses = self.estimator.estimate(image, boxes, prev.box_scores)
-        keep = pose_confidence(poses) >= self.propagation.min_pose_confidence
+        keep = pose_confidence(poses) >= self.config.min_pose_confidence
         if not keep.all():
             log.debug("%d propagated pose(s) lost by the pose model", int((~keep).sum()))
         return poses[keep]
@@ -195,7 +230,7 @@ def stream_poses(
     smoothing: OneEuroConfig | None = None,
     prefetch: int = 8,
     track: bool = True,
-    propagation: PropagationConfig | None = None,
+    config: StreamConfig | None = None,
     fps: float | None = None,
     max_frames: int | None = None,
 ) -> Iterator[tuple[int, float, Poses]]:
@@ -212,7 +247,7 @@ def stream_poses(
         smoothing: One-Euro parameters (None: no smoothing).
         prefetch: frames decoded ahead in a background thread (0: no thread).
         track: assign track ids.
-        propagation: how poses are carried between detection frames.
+        config: duplicate suppression and propagation between detection frames.
         fps: frame rate for image folders.
         max_frames: stop after this many frames.
 
@@ -225,7 +260,7 @@ def stream_poses(
     src = open_source(source, fps=fps)
     processor = FramePoseProcessor(
         estimator, detect_every=detect_every, tracker_config=tracker_config, track=track,
-        smoothing=smoothing, propagation=propagation,
+        smoothing=smoothing, config=config,
     )
     frames = prefetch_iter(src, prefetch)
     try:
