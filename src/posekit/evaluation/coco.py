@@ -270,14 +270,22 @@ def _keypoint_array(flat: Any, k: int, what: str) -> np.ndarray:
     return arr.reshape(k, 3)
 
 
-def _group_gts(
-    anns: Iterable[Mapping[str, Any]], image_ids: set[int], cat_ids: set[int], k: int
-) -> dict[tuple[int, int], _GroundTruths]:
+def _group_by_image_and_category(
+    anns: Iterable[Mapping[str, Any]], image_ids: set[int], cat_ids: set[int]
+) -> dict[tuple[int, int], list[Mapping[str, Any]]]:
+    """Annotations keyed by ``(image_id, category_id)``, keeping only the evaluated ones."""
     grouped: dict[tuple[int, int], list[Mapping[str, Any]]] = {}
     for ann in anns:
         key = (ann["image_id"], ann["category_id"])
         if key[0] in image_ids and key[1] in cat_ids:
             grouped.setdefault(key, []).append(ann)
+    return grouped
+
+
+def _group_gts(
+    anns: Iterable[Mapping[str, Any]], image_ids: set[int], cat_ids: set[int], k: int
+) -> dict[tuple[int, int], _GroundTruths]:
+    grouped = _group_by_image_and_category(anns, image_ids, cat_ids)
     out: dict[tuple[int, int], _GroundTruths] = {}
     for key, items in grouped.items():
         kps = np.stack([_keypoint_array(a["keypoints"], k, f"ground truth {a.get('id')}") for a in items])
@@ -301,11 +309,7 @@ def _group_gts(
 def _group_dts(
     anns: Iterable[Mapping[str, Any]], image_ids: set[int], cat_ids: set[int], k: int, max_dets: int
 ) -> dict[tuple[int, int], _Detections]:
-    grouped: dict[tuple[int, int], list[Mapping[str, Any]]] = {}
-    for ann in anns:
-        key = (ann["image_id"], ann["category_id"])
-        if key[0] in image_ids and key[1] in cat_ids:
-            grouped.setdefault(key, []).append(ann)
+    grouped = _group_by_image_and_category(anns, image_ids, cat_ids)
     out: dict[tuple[int, int], _Detections] = {}
     for key, items in grouped.items():
         scores = np.array([a["score"] for a in items], dtype=np.float64)
