@@ -9,6 +9,7 @@ import pytest
 
 from posekit.posenms import (
     PoseNMSParams,
+    head_nms,
     merge_pose_cluster,
     oks_nms,
     oks_overlaps,
@@ -255,3 +256,33 @@ def test_oks_nms_coco17_sigmas():
 def test_rescore_hrnet():
     ks = np.array([[0.1, 0.5, 0.7], [0.1, 0.2, 0.05]])
     np.testing.assert_allclose(rescore_hrnet(np.array([0.9, 0.8]), ks, 0.2), [0.9 * 0.6, 0.0])
+
+
+def _head_poses() -> tuple[np.ndarray, np.ndarray]:
+    """Three poses (K=4: two head points, two body points) in a 100 px tall layout."""
+    kp = np.array([
+        [[50, 10], [54, 10], [50, 60], [50, 110]],  # 0: the person
+        [[51, 11], [55, 10], [90, 60], [95, 110]],  # 1: same head (1.0-1.4 px away), another body
+        [[70, 10], [74, 10], [70, 60], [70, 110]],  # 2: a neighbour, head 20 px away
+    ], dtype=np.float64)
+    return kp, np.ones((3, 4))
+
+
+def test_head_nms_by_hand():
+    kp, ks = _head_poses()
+    # Box diagonals: pose 0 ~100, pose 1 ~108.2, pose 2 ~100; 0.1 * 100 = 10 px > 1.2 px median distance.
+    assert head_nms(kp, ks, np.array([0.9, 0.8, 0.7]), (0, 1), fraction=0.1).tolist() == [0, 2]
+    # The more confident pose is kept, whichever it is.
+    assert head_nms(kp, ks, np.array([0.5, 0.8, 0.7]), (0, 1), fraction=0.1).tolist() == [1, 2]
+    # 20 px apart is a different person at fraction 0.1, the same one at 0.25.
+    assert head_nms(kp, ks, np.array([0.9, 0.1, 0.7]), (0, 1), fraction=0.25).tolist() == [0]
+
+
+def test_head_nms_needs_confident_common_head_keypoints():
+    kp, ks = _head_poses()
+    ks[1, 1] = 0.1  # only one head keypoint of pose 1 is confident: not comparable
+    assert head_nms(kp, ks, np.array([0.9, 0.8, 0.7]), (0, 1), min_common=2).tolist() == [0, 1, 2]
+    assert head_nms(kp, ks, np.array([0.9, 0.8, 0.7]), (0, 1), min_common=1).tolist() == [0, 2]
+    # No head keypoints in the schema: nothing to compare.
+    assert head_nms(kp, ks, np.array([0.9, 0.8, 0.7]), ()).tolist() == [0, 1, 2]
+    assert head_nms(np.zeros((0, 4, 2)), np.zeros((0, 4)), np.zeros(0), (0, 1)).tolist() == []

@@ -65,3 +65,9 @@ def test_schema_validation():
         KeypointSchema("x", ("a", "b"), ((0, 2),), (), (0.1, 0.1))
     with pytest.raises(ValueError, match="colours"):
         KeypointSchema("x", ("a", "b"), (), ((0, 1),), (0.1, 0.1), colors=((1, 2, 3), (4, 5, 6)))
+    with pytest.raises(ValueError, match="head index out of range"):
+        KeypointSchema("x", ("a", "b"), (), (), (0.1, 0.1), head=(2,))
+
+
+def test_coco17_head_is_the_face_keypoints():
+    assert [COCO17.keypoints[i] for i in COCO17.head] == ["nose", "left_eye", "right_eye", "left_ear", "right_ear"]

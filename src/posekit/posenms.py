@@ -67,6 +67,7 @@ __all__ = [
     "oks_overlaps",
     "oks_nms",
     "rescore_hrnet",
+    "head_nms",
 ]
 
 logger = logging.getLogger(__name__)
@@ -523,3 +524,67 @@ def rescore_hrnet(box_scores: np.ndarray, keypoint_scores: np.ndarray, thresh: f
     mean = np.zeros_like(total)
     np.divide(total, count, out=mean, where=count > 0)
     return bs * mean
+
+
+def head_nms(
+    keypoints: np.ndarray,
+    keypoint_scores: np.ndarray,
+    scores: np.ndarray,
+    head: tuple[int, ...] | np.ndarray,
+    *,
+    fraction: float = 0.1,
+    keypoint_threshold: float = 0.3,
+    min_common: int = 2,
+) -> np.ndarray:
+    """Greedy "one head, one person" suppression.
+
+    Two poses whose heads lie on the same spot describe one person, however
+    much their bodies differ (a top-down network fed a crop of a crowd often
+    puts one person's head on a neighbour's body). Poses are visited by
+    ``scores`` descending (stable); a pose is suppressed when at least
+    ``min_common`` head keypoints are confident (score above
+    ``keypoint_threshold``) in both it and an already kept pose and their
+    median distance is at most ``fraction`` times the diagonal of the
+    smaller of the two poses' confident-keypoint boxes.
+
+    Args:
+        keypoints: ``(N, K, 2)``.
+        keypoint_scores: ``(N, K)``.
+        scores: ``(N,)`` visiting order, best first.
+        head: indices of the head keypoints (``schema.head``); empty keeps all.
+        fraction: distance threshold as a fraction of the pose box diagonal.
+        keypoint_threshold: confident keypoints score above this.
+        min_common: head keypoints confident in both poses needed to compare them.
+
+    Returns:
+        ``(M,)`` int64 kept indices, in visiting order.
+    """
+    kp = np.asarray(keypoints, dtype=np.float64)
+    if kp.ndim != 3 or kp.shape[2] != 2:
+        raise ValueError(f"keypoints must have shape (N, K, 2), got {kp.shape}")
+    n, k = kp.shape[:2]
+    ks = np.asarray(keypoint_scores, dtype=np.float64).reshape(n, k)
+    order = np.argsort(-np.asarray(scores, dtype=np.float64).reshape(-1), kind="stable")
+    head = np.asarray(head, dtype=np.int64)
+    if n < 2 or head.size == 0:
+        return order.astype(np.int64)
+    confident = ks > keypoint_threshold
+    lo = np.where(confident[..., None], kp, np.inf).min(axis=1)
+    hi = np.where(confident[..., None], kp, -np.inf).max(axis=1)
+    diag = np.where(confident.sum(axis=1) >= 2, np.hypot(*(hi - lo).T), 0.0)
+    head_conf = confident[:, head]
+    head_xy = kp[:, head]
+    keep: list[int] = []
+    for i in order:
+        duplicate = False
+        for j in keep:
+            common = head_conf[i] & head_conf[j]
+            if common.sum() < min_common:
+                continue
+            distance = np.median(np.linalg.norm(head_xy[i][common] - head_xy[j][common], axis=1))
+            if distance <= fraction * min(diag[i], diag[j]):
+                duplicate = True
+                break
+        if not duplicate:
+            keep.append(int(i))
+    return np.asarray(keep, dtype=np.int64)

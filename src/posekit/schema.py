@@ -27,6 +27,9 @@ class KeypointSchema:
         sigmas: per-keypoint OKS sigmas, length ``K``.
         colors: per-limb BGR colours, same length as ``skeleton``.
         upper_body: indices counted as upper body (half-body augmentation).
+        head: indices of the keypoints on the head (one person has one head:
+            the video stream's duplicate suppression, see
+            :func:`posekit.posenms.head_nms`); empty to disable that rule.
     """
 
     name: str
@@ -36,6 +39,7 @@ class KeypointSchema:
     sigmas: tuple[float, ...]
     colors: tuple[tuple[int, int, int], ...] = field(default=())
     upper_body: tuple[int, ...] = field(default=())
+    head: tuple[int, ...] = field(default=())
 
     def __post_init__(self) -> None:
         k = len(self.keypoints)
@@ -44,6 +48,9 @@ class KeypointSchema:
         for a, b in (*self.flip_pairs, *self.skeleton):
             if not (0 <= a < k and 0 <= b < k):
                 raise ValueError(f"schema {self.name!r}: index pair ({a}, {b}) out of range 0..{k - 1}")
+        for name, indices in (("upper_body", self.upper_body), ("head", self.head)):
+            if any(not 0 <= i < k for i in indices):
+                raise ValueError(f"schema {self.name!r}: {name} index out of range 0..{k - 1}")
         if self.colors and len(self.colors) != len(self.skeleton):
             raise ValueError(f"schema {self.name!r}: {len(self.colors)} colours for {len(self.skeleton)} limbs")
 
@@ -96,6 +103,7 @@ COCO17 = KeypointSchema(
         (0, 220, 0), (0, 220, 0), (0, 220, 0), (0, 220, 0), (0, 220, 0), (0, 200, 255), (255, 200, 0),
     ),
     upper_body=tuple(range(11)),
+    head=(0, 1, 2, 3, 4),
 )
 
 _SCHEMAS = {COCO17.name: COCO17}

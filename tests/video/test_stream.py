@@ -92,6 +92,22 @@ def test_propagation_boxes_growth_is_limited() -> None:
     assert clipped[0, 0] == 0
 
 
+def test_propagation_boxes_shrink_is_limited() -> None:
+    # The pose lost its legs (only the upper body confident): the next crop may
+    # shrink by max_shrink at most, so the legs stay in view.
+    scores = np.full(17, 0.05)
+    scores[:11] = 0.9
+    poses = make_poses([person(100, 120, 90)], kp_scores=[scores])
+    poses = poses.replace(boxes=np.array([[60.0, 60.0, 140.0, 200.0]]))  # previous crop: 80 x 140
+    boxes = propagation_boxes(poses, (240, 320), StreamConfig(max_shrink=1.25))
+    w, h = boxes[0, 2] - boxes[0, 0], boxes[0, 3] - boxes[0, 1]
+    assert w == pytest.approx(64) and h == pytest.approx(112)
+    free = propagation_boxes(poses, (240, 320), StreamConfig(max_shrink=100.0))
+    assert free[0, 3] - free[0, 1] < 112
+    with pytest.raises(ValueError, match="max_shrink"):
+        StreamConfig(max_shrink=0.9)
+
+
 def test_invalid_detect_every() -> None:
     with pytest.raises(ValueError):
         FramePoseProcessor(FakeEstimator({}), detect_every=0)
@@ -142,7 +158,25 @@ def test_duplicates_are_suppressed_before_tracking() -> None:
     kept = suppress_duplicates(poses, StreamConfig())
     assert len(kept) == 2
     np.testing.assert_allclose(kept.keypoints[0], body)  # the more confident copy, order kept
-    assert len(suppress_duplicates(poses, StreamConfig(duplicate_oks=None))) == 3
+    # The copy also has the same head: both rules must be off to keep it.
+    assert len(suppress_duplicates(poses, StreamConfig(duplicate_oks=None))) == 2
+    assert len(suppress_duplicates(poses, StreamConfig(duplicate_oks=None, same_head=None))) == 3
+
+
+def test_same_head_on_another_body_is_a_duplicate() -> None:
+    # A crop of a crowd: one person's head on a neighbour's body. Far apart in
+    # OKS (the bodies differ by 40 px), but one head is one person.
+    real = person(100, 120, 90)
+    chimera = real.copy()
+    chimera[5:] += np.array([40.0, 10.0])
+    neighbour = person(220, 120, 90)
+    poses = make_poses([real, chimera, neighbour],
+                       kp_scores=[np.full(17, 0.8), np.full(17, 0.5), np.full(17, 0.7)])
+    kept = suppress_duplicates(poses, StreamConfig())
+    assert len(kept) == 2
+    np.testing.assert_allclose(kept.keypoints[0], real)
+    np.testing.assert_allclose(kept.keypoints[1], neighbour)
+    assert len(suppress_duplicates(poses, StreamConfig(same_head=None))) == 3
 
 
 def test_processor_drops_duplicate_detections() -> None:
@@ -155,3 +189,33 @@ def test_processor_drops_duplicate_detections() -> None:
     out = run_processor(Doubling(walking_world(6)), 6, detect_every=2, tracker_config=TrackerConfig(min_hits=1))
     assert [len(p) for p in out] == [1] * 6
     assert all(p.track_ids.tolist() == [1] for p in out)
+
+
+def test_propagated_poses_continue_their_tracks_even_when_reordered() -> None:
+    # The estimator returns poses in another order than the boxes it was given
+    # (as a pose NMS sorting by score does); each propagated pose must still
+    # hand the tracker the id of the pose its crop came from.
+    class Reversing(FakeEstimator):
+        def estimate(self, image, boxes, scores):
+            poses = super().estimate(image, boxes, scores)
+            return poses[::-1]
+
+    est = Reversing(walking_world(12, enter_at=0))
+    proc = FramePoseProcessor(est, detect_every=5, tracker_config=TrackerConfig(min_hits=1))
+    seen = []
+    update = proc.tracker.update
+
+    def spy(poses, index, continues=None):
+        seen.append((index, None if continues is None else continues.tolist(), poses.keypoints[:, 0, 0].tolist()))
+        return update(poses, index, continues=continues)
+
+    proc.tracker.update = spy
+    out = [proc.process(t, t / 25, blank_frame(t)) for t in range(12)]
+    walker_id = {int(p.track_ids[np.argmin(p.keypoints[:, 0, 0])]) for p in out}
+    entrant_id = {int(p.track_ids[np.argmax(p.keypoints[:, 0, 0])]) for p in out}
+    assert len(walker_id) == 1 and len(entrant_id) == 1 and walker_id != entrant_id
+    for index, continues, xs in seen:
+        if index % 5 == 0:
+            assert continues is None  # detection frames: matching only
+        else:  # the pose further left is the walker, whatever the order
+            assert continues == [walker_id.copy().pop() if x == min(xs) else entrant_id.copy().pop() for x in xs]

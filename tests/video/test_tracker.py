@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from posekit.structures import Poses
-from posekit.video.tracker import PoseTracker, TrackerConfig, pose_boxes, similarity_matrix
+from posekit.video.tracker import PoseTracker, TrackerConfig, _assign, pose_boxes, similarity_matrix
 
 from videotest_utils import make_poses, person
 
@@ -183,7 +183,8 @@ def test_empty_frames_and_reset() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"min_hits": 0}, {"max_misses": -1}, {"oks_weight": 1.5}, {"match_threshold": -0.1}]
+    "kwargs", [{"min_hits": 0}, {"max_misses": -1}, {"oks_weight": 1.5}, {"match_threshold": -0.1},
+               {"keypoint_memory": -1}]
 )
 def test_config_validation(kwargs: dict) -> None:
     with pytest.raises(ValueError):
@@ -231,3 +232,58 @@ def test_established_track_has_priority_over_tentative() -> None:
     out = tracker.update(make_poses([person(204, 200)]), 4)
     assert out.track_ids.tolist() == [1]
     assert tracker.stats.discarded == 1
+
+
+def test_lost_track_recognised_by_its_remembered_whole_body() -> None:
+    # Walks right 3 px/frame: 8 frames whole, 6 with the legs hidden (unconfident
+    # and misplaced), 4 frames gone, then whole again where the walk leads.
+    tracker = PoseTracker(TrackerConfig(min_hits=1))
+    legs_hidden = np.full(17, 0.9)
+    legs_hidden[11:] = 0.05
+    ids = []
+    for t in range(14):
+        pose = person(100 + 3 * t, 200)
+        scores = np.full(17, 0.9)
+        if t >= 8:
+            pose[11:] += np.array([25.0, -30.0])  # what a network guesses for hidden legs
+            scores = legs_hidden
+        ids.append(int(tracker.update(make_poses([pose], kp_scores=[scores]), t).track_ids[0]))
+    # The template keeps the legs where they were last seen, carried along with the walk.
+    (track,) = tracker._tracks
+    np.testing.assert_allclose(track.memory[11:], person(100 + 3 * 13, 200)[11:], atol=1.0)
+    assert (track.age[11:] == 6).all() and (track.age[:11] == 0).all()
+    for t in range(14, 18):
+        tracker.update(Poses.empty(), t)
+    ids.append(int(tracker.update(make_poses([person(100 + 3 * 18, 200)]), 18).track_ids[0]))
+    assert ids == [1] * 15 and tracker.stats.reassociated == 1
+
+
+def test_assignment_does_not_trade_a_strong_pair_for_two_weak_ones() -> None:
+    # Plain minimum-cost matching that must match as many tracks as possible
+    # would pair (0, 1) and (1, 0): two mediocre matches instead of one good one.
+    similarity = np.array([[0.9, 0.5], [0.55, 0.1]])
+    assert _assign(similarity, 0.3) == [(0, 0)]
+    assert _assign(similarity, 0.95) == []
+    assert _assign(np.array([[0.3]]), 0.3) == [(0, 0)]  # the threshold itself is admissible
+
+
+def test_continuation_keeps_the_id_whatever_the_pose_looks_like() -> None:
+    # Between detections a pose is estimated in a crop taken from its track's
+    # previous pose: it is that person by construction, even when the network
+    # returns a very different pose (here: upper body only, far off).
+    def fresh() -> PoseTracker:
+        tracker = PoseTracker(TrackerConfig(min_hits=1))
+        tracker.update(make_poses([person(100, 200)]), 0)
+        return tracker
+
+    scores = np.full(17, 0.05)
+    scores[:7] = 0.9
+    odd = make_poses([person(100, 200) + np.array([30.0, -40.0])], kp_scores=[scores])
+    assert fresh().update(odd, 1).track_ids.tolist() == [2]  # matching alone: a new person
+    assert fresh().update(odd, 1, continues=np.array([1])).track_ids.tolist() == [1]
+    # An id that is no live track is ignored; a track takes one pose only.
+    assert fresh().update(odd, 1, continues=np.array([7])).track_ids.tolist() == [2]
+    two = make_poses([person(100, 200), person(101, 200)])
+    assert fresh().update(two, 1, continues=np.array([1, 1])).track_ids.tolist() == [1, 2]
+    with pytest.raises(ValueError, match="continues"):
+        fresh().update(two, 1, continues=np.array([1]))

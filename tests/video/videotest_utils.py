@@ -105,7 +105,8 @@ class FakeEstimator:
     ``world[frame_index]`` maps person id -> keypoints ``(17, 2)``. ``detect``
     returns those people's boxes (missing people in ``hidden_from_detector``);
     ``estimate`` returns, for each box, the person whose box overlaps it most
-    (IoU >= 0.3), or a pose with keypoint scores 0.05 when nobody is there.
+    (IoU >= 0.3), or a pose with keypoint scores 0.05 when nobody is there;
+    like :class:`posekit.pipeline.PoseEstimator`, each pose keeps its input box.
     The frame index is read from the image (:func:`encode_index`).
     """
 
@@ -137,7 +138,7 @@ class FakeEstimator:
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         ids = list(people)
         truth = make_poses([people[i] for i in ids]) if ids else None
-        out_kps, out_scores, used = [], [], set()
+        out_kps, out_scores, out_boxes, used = [], [], [], set()
         for box in boxes:
             best, best_iou = None, 0.3
             if truth is not None:
@@ -149,14 +150,15 @@ class FakeEstimator:
                 used.add(best)
                 out_kps.append(truth.keypoints[best])
                 out_scores.append(np.full(17, 0.9))
+                out_boxes.append(box)
             elif best is None:
                 c = (box[:2] + box[2:]) / 2
                 out_kps.append(person(c[0], c[1], box[3] - box[1]))
                 out_scores.append(np.full(17, 0.05))
+                out_boxes.append(box)
         if not out_kps:
             return Poses.empty()
-        poses = make_poses(out_kps, kp_scores=out_scores)
-        return poses
+        return make_poses(out_kps, kp_scores=out_scores).replace(boxes=np.array(out_boxes, np.float32))
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:

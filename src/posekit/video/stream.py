@@ -11,8 +11,11 @@ One person, one pose
 --------------------
 Every frame's poses first go through a stricter greedy OKS-NMS
 (:attr:`StreamConfig.duplicate_oks`, 0.7) than the image pipeline's (HRNet's
-0.9, tuned for COCO AP): near-duplicates of one person would otherwise each
-take a track, flicker between ids and cost a crop per frame.
+0.9, tuned for COCO AP), then a "one head, one person" rule
+(:attr:`StreamConfig.same_head`, :func:`posekit.posenms.head_nms`): in a crowd
+a crop often yields a pose with one person's head on a neighbour's body, far
+from the real pose in OKS. Such duplicates would otherwise each take a
+track, flicker between ids and cost a crop per frame.
 
 Detection every ``N`` frames
 ----------------------------
@@ -21,9 +24,12 @@ through the pose network (``estimator.detect`` then ``estimator.estimate``).
 On the frames in between, the crops come from the previous frame's poses: the
 tight box of each pose's confident keypoints, enlarged by ``box_expand`` around
 its centre and clipped to the image, goes to ``estimator.estimate`` with the
-pose's previous box score. A person the pose network loses (pose confidence --
-the mean keypoint score -- below ``min_pose_confidence``) is dropped; people
-who enter are picked up on the next detection frame. The schedule counts
+pose's previous box score. Each such pose continues the track of the pose its
+crop came from (:meth:`PoseTracker.update`'s ``continues``): it is that person
+by construction, even when the network returns a half-visible pose that
+matching alone would not recognise. A person the pose network loses (pose
+confidence -- the mean keypoint score -- below ``min_pose_confidence``) is
+dropped; people who enter are picked up on the next detection frame. The schedule counts
 processed frames, so unreadable frames do not shift it; a frame whose size
 differs from the previous one is always a detection frame.
 """
@@ -37,7 +43,7 @@ from typing import Any, Iterator, Protocol
 import numpy as np
 
 from posekit.geometry import center_scale_to_box, clip_boxes
-from posekit.posenms import oks_nms
+from posekit.posenms import head_nms, oks_nms
 from posekit.schema import COCO17, KeypointSchema
 from posekit.structures import Poses
 from posekit.video.prefetch import prefetch as prefetch_iter
@@ -52,7 +58,13 @@ log = logging.getLogger(__name__)
 
 
 class Estimator(Protocol):
-    """What the stream needs from a pose estimator (:class:`posekit.pipeline.PoseEstimator` fits)."""
+    """What the stream needs from a pose estimator (:class:`posekit.pipeline.PoseEstimator` fits).
+
+    ``estimate`` returns one pose per given box or fewer, in any order, each
+    carrying the box it was estimated in; that box tells the stream which
+    previous pose (and track) a propagated pose continues. Poses with other
+    boxes are still tracked, by matching alone.
+    """
 
     schema: KeypointSchema
 
@@ -73,23 +85,33 @@ class StreamConfig:
             pipeline's own NMS is tuned for COCO AP (HRNet keeps poses up to
             OKS 0.9), which leaves near-duplicates that would each take a
             track and a crop per frame. None disables it.
+        same_head: then a pose whose head keypoints lie within this fraction
+            of the pose box diagonal of a more confident pose's head is
+            dropped (:func:`posekit.posenms.head_nms`; the schema's ``head``
+            keypoints). None disables it.
         keypoint_threshold: keypoints scoring above this are "confident" (crop
             boxes, duplicate OKS).
         min_keypoints: poses with fewer confident keypoints keep their previous box.
         box_expand: the keypoint box is scaled by this factor around its centre
             (keypoints are joint centres: the head top and feet lie outside).
-        max_growth: the new box's width and height stay within
-            ``[1 / max_growth, max_growth]`` times the previous crop box's, so a
-            pose that strays onto a neighbour cannot blow the crop up in one frame.
+        max_growth: the new box's width and height are at most ``max_growth``
+            times the previous crop box's, so a pose that strays onto a
+            neighbour cannot blow the crop up in one frame.
+        max_shrink: ... and at least ``1 / max_shrink`` times: a pose that
+            loses its legs for a frame (fewer confident keypoints, a smaller
+            keypoint box) must not shrink the next crop to its upper body,
+            which would lose the legs for good.
         min_pose_confidence: a propagated pose whose mean keypoint score falls
             below this is considered lost and dropped.
     """
 
     duplicate_oks: float | None = 0.7
+    same_head: float | None = 0.1
     keypoint_threshold: float = 0.3
     min_keypoints: int = 3
     box_expand: float = 1.25
     max_growth: float = 1.2
+    max_shrink: float = 1.05
     min_pose_confidence: float = 0.2
 
     def __post_init__(self) -> None:
@@ -97,19 +119,31 @@ class StreamConfig:
             raise ValueError(f"box_expand must be positive, got {self.box_expand}")
         if self.max_growth < 1:
             raise ValueError(f"max_growth must be >= 1, got {self.max_growth}")
+        if self.max_shrink < 1:
+            raise ValueError(f"max_shrink must be >= 1, got {self.max_shrink}")
         if self.duplicate_oks is not None and not 0.0 < self.duplicate_oks <= 1.0:
             raise ValueError(f"duplicate_oks must be in (0, 1] or None, got {self.duplicate_oks}")
+        if self.same_head is not None and self.same_head < 0:
+            raise ValueError(f"same_head must be >= 0 or None, got {self.same_head}")
 
 
 def suppress_duplicates(poses: Poses, config: StreamConfig) -> Poses:
-    """Greedy OKS-NMS of one frame's poses (see :attr:`StreamConfig.duplicate_oks`); order kept."""
-    if config.duplicate_oks is None or len(poses) < 2:
+    """One pose per person in a frame (see :attr:`StreamConfig.duplicate_oks` and
+    :attr:`StreamConfig.same_head`); order kept."""
+    if len(poses) < 2:
         return poses
-    boxes = pose_boxes(poses, config.keypoint_threshold)
-    areas = (boxes[:, 2] - boxes[:, 0]).clip(min=1.0) * (boxes[:, 3] - boxes[:, 1]).clip(min=1.0)
-    keep = oks_nms(poses.keypoints, poses.keypoint_scores, areas, pose_confidence(poses),
-                   poses.schema.sigmas_array(), thresh=config.duplicate_oks,
-                   in_vis_thresh=config.keypoint_threshold)
+    confidence = pose_confidence(poses)
+    keep = np.arange(len(poses))
+    if config.duplicate_oks is not None:
+        boxes = pose_boxes(poses, config.keypoint_threshold)
+        areas = (boxes[:, 2] - boxes[:, 0]).clip(min=1.0) * (boxes[:, 3] - boxes[:, 1]).clip(min=1.0)
+        keep = oks_nms(poses.keypoints, poses.keypoint_scores, areas, confidence,
+                       poses.schema.sigmas_array(), thresh=config.duplicate_oks,
+                       in_vis_thresh=config.keypoint_threshold)
+    if config.same_head is not None and len(keep) > 1:
+        kept = head_nms(poses.keypoints[keep], poses.keypoint_scores[keep], confidence[keep], poses.schema.head,
+                        fraction=config.same_head, keypoint_threshold=config.keypoint_threshold)
+        keep = keep[kept]
     if len(keep) == len(poses):
         return poses
     return poses[np.sort(keep)]
@@ -120,8 +154,8 @@ def propagation_boxes(poses: Poses, image_shape: tuple[int, int], config: Stream
 
     The tight box of the confident keypoints (or the pose's own box when fewer
     than ``min_keypoints`` are confident) scaled by ``box_expand`` about its
-    centre, its width and height kept within ``max_growth`` of the pose's
-    current box (``poses.boxes``: the detector box or the previous crop box),
+    centre; its width and height kept within ``[1 / max_shrink, max_growth]``
+    times the pose's current box (``poses.boxes``: the detector box or the previous crop box);
     clipped to the image ``(H, W)``.
     """
     if len(poses) == 0:
@@ -130,7 +164,7 @@ def propagation_boxes(poses: Poses, image_shape: tuple[int, int], config: Stream
     centers = (tight[:, :2] + tight[:, 2:]) / 2.0
     sizes = (tight[:, 2:] - tight[:, :2]).clip(min=1.0) * config.box_expand
     previous = (poses.boxes[:, 2:] - poses.boxes[:, :2]).astype(np.float64).clip(min=1.0)
-    sizes = np.clip(sizes, previous / config.max_growth, previous * config.max_growth)
+    sizes = np.clip(sizes, previous / config.max_shrink, previous * config.max_growth)
     return clip_boxes(center_scale_to_box(centers, sizes), image_shape[:2])
 
 
@@ -192,10 +226,10 @@ class FramePoseProcessor:
             poses = self.estimator.estimate(image, boxes, scores)
             self.detections_run += 1
         else:
-            poses = self._propagate(image)
+            poses = self._propagate(image)  # carries the ids of the tracks it continues
         poses = suppress_duplicates(poses, self.config)
         if self.tracker is not None:
-            poses = self.tracker.update(poses, index)
+            poses = self.tracker.update(poses, index, continues=None if detect else poses.track_ids)
         self._previous = poses
         if self._drop_tentative:
             poses = poses[poses.track_ids >= 0]
@@ -211,6 +245,12 @@ class FramePoseProcessor:
             return prev
         boxes = propagation_boxes(prev, image.shape[:2], self.config)
         poses = self.estimator.estimate(image, boxes, prev.box_scores)
+        # The estimator may reorder and drop poses (its pose NMS); each output pose
+        # keeps its crop box, which tells the previous pose -- and track -- it continues.
+        same = (poses.boxes[:, None, :] == boxes[None, :, :].astype(poses.boxes.dtype)).all(axis=2)
+        source = np.where(same.any(axis=1), same.argmax(axis=1), -1)
+        ids = np.where(source >= 0, prev.track_ids[source.clip(min=0)], -1)
+        poses = poses.replace(track_ids=ids.astype(np.int64))
         keep = pose_confidence(poses) >= self.config.min_pose_confidence
         if not keep.all():
             log.debug("%d propagated pose(s) lost by the pose model", int((~keep).sum()))

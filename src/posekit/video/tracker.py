@@ -3,12 +3,17 @@
 :class:`PoseTracker` assigns a ``track_id`` to every pose of a frame. It is a
 small online tracker in the spirit of SORT / ByteTrack, but matching poses:
 
-1. **Prediction.** Each track remembers its last pose (keypoints and keypoint
-   scores), the tight box of its confident keypoints, and a constant velocity
-   (pixels per frame, exponentially averaged) measured as the median shift of
-   the keypoints confident in two consecutive observations, capped at a quarter
-   of the box diagonal per frame so one wrong pose cannot fling the prediction
-   away. Its predicted pose at frame ``t`` is the last pose shifted by
+1. **Template and prediction.** Each track keeps a *template*: every
+   keypoint at its last confident position (keypoint score above
+   ``keypoint_threshold``), forgotten after ``keypoint_memory`` frames unseen,
+   and carried along with the person's motion meanwhile -- so a person seen
+   whole and then half hidden is still compared as a whole person, at a
+   whole person's scale. The template's box is the tight box of its
+   keypoints. The track also has a constant velocity (pixels per frame,
+   exponentially averaged) measured as the median shift of the keypoints
+   shared by the template and the new pose, capped at a quarter of the box
+   diagonal per frame so one wrong pose cannot fling the prediction away. Its
+   prediction at frame ``t`` is the template shifted by
    ``velocity * min(t - t_last, max_prediction_frames)``.
 2. **Association** in a cascade of Hungarian assignments
    (:func:`scipy.optimize.linear_sum_assignment`), each over the tracks and
@@ -20,8 +25,10 @@ small online tracker in the spirit of SORT / ByteTrack, but matching poses:
    unmatched with the weak poses. So neither a tentative track nor a weak
    fragment can take a pose from an established track. Levels (a), (c), (d),
    (e) use the similarity ``w * OKS + (1 - w) * IoU`` between the predicted
-   pose / box and each new pose / box, cost ``1 - similarity``, and drop pairs
-   below ``match_threshold``. OKS is the symmetric tracking OKS of
+   template / box and each new pose / box. Each assignment maximises the sum
+   of ``similarity - match_threshold`` over the matched pairs, so pairs below
+   the threshold never match and one strong pair is never traded for two weak
+   ones just to match more tracks. OKS is the symmetric tracking OKS of
    :func:`posekit.evaluation.oks.oks_one_to_many` with the schema's sigmas
    over the keypoints confident in both poses, scaled by the share of the
    keypoints confident in either pose that are confident in both (a fragment
@@ -30,9 +37,9 @@ small online tracker in the spirit of SORT / ByteTrack, but matching poses:
    compare alike.
 3. **Re-association of lost tracks.** A confirmed track that went unmatched is
    *lost*; for ``max_misses`` frames it may take a strong pose whose OKS
-   against its last pose -- as it was, or shifted by the constant-velocity
-   prediction, whichever is closer -- is at least ``reassociate_oks``. It then
-   keeps its id.
+   against its template -- as it was, or shifted by the constant-velocity
+   prediction, whichever is closer -- is at least ``reassociate_oks``. It
+   then keeps its id.
 4. **Birth.** Each pose left over (with pose confidence -- mean keypoint score --
    of at least ``min_birth_confidence``) starts a *tentative* track. A tentative
    track that is matched ``min_hits`` frames in a row is *confirmed* and only
@@ -71,7 +78,8 @@ __all__ = ["TrackerConfig", "TrackerStats", "PoseTracker", "pose_boxes", "pose_c
 
 log = logging.getLogger(__name__)
 
-_INFEASIBLE = 1e6
+# Added to every admissible pair's gain so that a pair exactly at the threshold still counts.
+_TIE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,9 @@ class TrackerConfig:
             displacement only).
         max_prediction_frames: frames the constant-velocity extrapolation runs
             for a lost track before it holds still.
+        keypoint_memory: frames a keypoint stays in the track's template after
+            it was last confident (0: the template is the last pose's
+            confident keypoints only).
         output_tentative: output poses of unconfirmed tracks with id -1 (True)
             or drop them (False).
         first_id: the first track id handed out.
@@ -112,6 +123,7 @@ class TrackerConfig:
     use_velocity: bool = True
     velocity_momentum: float = 0.6
     max_prediction_frames: int = 10
+    keypoint_memory: int = 15
     output_tentative: bool = True
     first_id: int = 1
 
@@ -124,6 +136,8 @@ class TrackerConfig:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if self.keypoint_memory < 0:
+            raise ValueError(f"keypoint_memory must be >= 0, got {self.keypoint_memory}")
         if self.max_prediction_frames < 0:
             raise ValueError(f"max_prediction_frames must be >= 0, got {self.max_prediction_frames}")
         if self.first_id < 0:
@@ -155,18 +169,25 @@ class TrackerStats:
 
 
 class _Track:
-    """State of one track (internal, mutable)."""
+    """State of one track (internal, mutable).
 
-    __slots__ = ("serial", "track_id", "keypoints", "scores", "box", "area", "velocity",
+    ``box`` is the last observed pose's box. ``memory`` is
+    the track's *template*: every keypoint at its last confident position,
+    carried along with the person's motion since, and ``age`` ``(K,)`` the
+    frames since each was confident (``inf``: never). A person seen whole and
+    then half-hidden is still recognised by the whole template.
+    """
+
+    __slots__ = ("serial", "track_id", "box", "memory", "age", "velocity",
                  "hits", "misses", "last_frame", "observations")
 
-    def __init__(self, serial: int, keypoints: np.ndarray, scores: np.ndarray, box: np.ndarray, frame: int) -> None:
+    def __init__(self, serial: int, keypoints: np.ndarray, scores: np.ndarray, box: np.ndarray, frame: int,
+                 keypoint_threshold: float) -> None:
         self.serial = serial
         self.track_id = -1
-        self.keypoints = keypoints
-        self.scores = scores
         self.box = box
-        self.area = _box_area(box)
+        self.memory = keypoints.copy()
+        self.age = np.where(scores > keypoint_threshold, 0.0, np.inf)
         self.velocity = np.zeros(2)
         self.hits = 1
         self.misses = 0
@@ -187,14 +208,13 @@ def _centers(boxes: np.ndarray) -> np.ndarray:
 
 
 def _displacement(
-    kp0: np.ndarray, s0: np.ndarray, box0: np.ndarray, kp1: np.ndarray, s1: np.ndarray, box1: np.ndarray,
-    threshold: float,
+    kp0: np.ndarray, valid0: np.ndarray, box0: np.ndarray, kp1: np.ndarray, valid1: np.ndarray, box1: np.ndarray,
 ) -> np.ndarray:
-    """Robust motion ``(2,)`` between two poses: median shift of the keypoints confident in both.
+    """Robust motion ``(2,)`` between two poses: median shift of the keypoints valid in both.
 
     Falls back to the shift of the box centres when fewer than 3 keypoints are shared.
     """
-    common = (s0 > threshold) & (s1 > threshold)
+    common = valid0 & valid1
     if common.sum() >= 3:
         return np.median(kp1[common] - kp0[common], axis=0)
     return _centers(box1) - _centers(box0)
@@ -275,11 +295,17 @@ def similarity_matrix(
 
 
 def _assign(similarity: np.ndarray, threshold: float) -> list[tuple[int, int]]:
-    """Hungarian assignment maximising similarity; pairs below ``threshold`` are dropped."""
+    """Hungarian assignment maximising ``sum(similarity - threshold)`` over the matched pairs.
+
+    Pairs below ``threshold`` are never matched. Leaving a track unmatched costs
+    nothing, so the assignment does not trade one strong pair for two weak ones
+    just to match more tracks (as a plain minimum-cost matching with large
+    "infeasible" costs would).
+    """
     if similarity.size == 0:
         return []
-    cost = np.where(similarity >= threshold, 1.0 - similarity, _INFEASIBLE)
-    rows, cols = linear_sum_assignment(cost)
+    gain = np.where(similarity >= threshold, similarity - threshold + _TIE, 0.0)
+    rows, cols = linear_sum_assignment(gain, maximize=True)
     return [(int(r), int(c)) for r, c in zip(rows, cols) if similarity[r, c] >= threshold]
 
 
@@ -328,44 +354,61 @@ class PoseTracker:
 
     # ------------------------------------------------------------------ update
 
-    def _predict(self, tracks: list[_Track], frame: int) -> tuple[np.ndarray, np.ndarray]:
+    def _templates(self, tracks: list[_Track], frame: int, *, moved: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Track templates at ``frame``: keypoints ``(T, K, 2)``, scores ``(T, K)`` (1 for the
+        remembered keypoints, else 0) and boxes ``(T, 4)``; shifted by the constant-velocity
+        prediction when ``moved``."""
         k = self.schema.num_keypoints
         if not tracks:
-            return np.zeros((0, k, 2)), np.zeros((0, 4))
-        kps = np.stack([t.keypoints for t in tracks])
-        boxes = np.stack([t.box for t in tracks])
-        if self.config.use_velocity:
+            return np.zeros((0, k, 2)), np.zeros((0, k)), np.zeros((0, 4))
+        kps = np.stack([t.memory for t in tracks])
+        valid = np.stack([t.age for t in tracks]) <= self.config.keypoint_memory
+        boxes = keypoints_to_boxes(kps, valid)
+        few = valid.sum(axis=1) < 2
+        boxes[few] = np.stack([t.box for t in tracks])[few]
+        if moved:
             steps = np.array([min(frame - t.last_frame, self.config.max_prediction_frames) for t in tracks], float)
             shift = np.stack([t.velocity for t in tracks]) * steps[:, None]
             kps = kps + shift[:, None, :]
             boxes = boxes + np.concatenate([shift, shift], axis=1)
-        return kps, boxes
+        return kps, valid.astype(np.float64), boxes
 
     def _observe(self, track: _Track, keypoints: np.ndarray, scores: np.ndarray, box: np.ndarray, frame: int) -> None:
+        cfg = self.config
         dt = max(frame - track.last_frame, 1)
-        step = _displacement(track.keypoints, track.scores, track.box, keypoints, scores, box,
-                             self.config.keypoint_threshold) / dt
+        confident = scores > cfg.keypoint_threshold
+        remembered = track.age <= cfg.keypoint_memory
+        motion = _displacement(track.memory, remembered, track.box, keypoints, confident, box)
+        step = motion / dt
         # A pose that jumps (e.g. onto a neighbour) must not fling the prediction away.
         limit = 0.25 * float(np.hypot(box[2] - box[0], box[3] - box[1]))
         speed = float(np.hypot(*step))
         if speed > limit > 0:
             step = step * (limit / speed)
-        m = self.config.velocity_momentum  # starts from rest: one noisy first step cannot fling a new track
+        m = cfg.velocity_momentum  # starts from rest: one noisy first step cannot fling a new track
         track.velocity = m * track.velocity + (1.0 - m) * step
-        track.keypoints, track.scores, track.box = keypoints, scores, box
-        track.area = _box_area(box)
+        # The template moves with the person; keypoints seen now replace the remembered ones.
+        track.memory = np.where(confident[:, None], keypoints, track.memory + step * dt)
+        track.age = np.where(confident, 0.0, track.age + dt)
+        track.box = box
         track.last_frame = frame
         track.observations += 1
         track.misses = 0
         track.hits += 1
 
-    def update(self, poses: Poses, frame_index: int) -> Poses:
+    def update(self, poses: Poses, frame_index: int, continues: np.ndarray | None = None) -> Poses:
         """Track the poses of frame ``frame_index``.
 
         Args:
             poses: the frame's poses (any ``track_ids`` they carry are ignored).
             frame_index: the frame's index; must increase from call to call
                 (gaps are fine: skipped frames count as elapsed time).
+            continues: ``(N,)`` for each pose the id of the confirmed track it
+                continues, or -1: a pose estimated in a crop taken from that
+                track's pose of the previous frame (detection every ``N``
+                frames) is that person by construction, however its shape
+                changed. Such a pose goes to its track before any matching
+                (an id that is not a live track is ignored).
 
         Returns:
             the same poses in the same order with ``track_ids`` set (``-1``
@@ -390,6 +433,17 @@ class PoseTracker:
 
         confidence = kp_scores.mean(axis=1) if n else np.zeros(0)
         strong = confidence >= cfg.min_birth_confidence
+
+        if continues is not None:
+            continues = np.asarray(continues, dtype=np.int64).reshape(-1)
+            if len(continues) != n:
+                raise ValueError(f"continues has {len(continues)} entries for {n} poses")
+            live = {t.track_id: t for t in self._tracks if t.confirmed}
+            for i, track_id in enumerate(continues.tolist()):
+                track = live.pop(track_id, None)  # one pose per track
+                if track is not None:
+                    owner[i] = track
+            free = [i for i in free if owner[i] is None]
 
         # Association cascade: each level is one Hungarian assignment between the
         # tracks and poses still unmatched, most trusted first, so that neither a
@@ -439,7 +493,7 @@ class PoseTracker:
         for i in free:
             if not strong[i]:
                 continue
-            track = _Track(self._serial, kps[i], kp_scores[i], boxes[i], frame)
+            track = _Track(self._serial, kps[i], kp_scores[i], boxes[i], frame, cfg.keypoint_threshold)
             self._serial += 1
             owner[i] = track
             survivors.append(track)
@@ -456,26 +510,24 @@ class PoseTracker:
 
     def _match_active(self, tracks: list[_Track], pool: list[int], kps: np.ndarray, kp_scores: np.ndarray,
                       boxes: np.ndarray, frame: int) -> list[tuple[int, int]]:
-        """Tracks matched last frame: ``w * OKS + (1 - w) * IoU`` against their prediction."""
+        """Tracks matched last frame: ``w * OKS + (1 - w) * IoU`` against their predicted template."""
         cfg = self.config
-        p_kps, p_boxes = self._predict(tracks, frame)
+        p_kps, p_scores, p_boxes = self._templates(tracks, frame, moved=cfg.use_velocity)
         sim, _ = similarity_matrix(
-            p_kps, np.stack([t.scores for t in tracks]), p_boxes, kps[pool], kp_scores[pool], boxes[pool],
+            p_kps, p_scores, p_boxes, kps[pool], kp_scores[pool], boxes[pool],
             self._sigmas, oks_weight=cfg.oks_weight, keypoint_threshold=cfg.keypoint_threshold,
         )
         return _assign(sim, cfg.match_threshold)
 
     def _match_lost(self, tracks: list[_Track], pool: list[int], kps: np.ndarray, kp_scores: np.ndarray,
                     boxes: np.ndarray, frame: int) -> list[tuple[int, int]]:
-        """Lost tracks: OKS against the last pose, as it was or shifted by the velocity (the better one)."""
+        """Lost tracks: OKS against the template, as it was or shifted by the velocity (the better one)."""
         cfg = self.config
-        scores = np.stack([t.scores for t in tracks])
         oks = np.zeros((len(tracks), len(pool)))
-        candidates = [self._predict(tracks, frame)] if cfg.use_velocity else []
-        candidates.append((np.stack([t.keypoints for t in tracks]), np.stack([t.box for t in tracks])))
-        for p_kps, p_boxes in candidates:
+        for moved in ((False, True) if cfg.use_velocity else (False,)):
+            p_kps, p_scores, p_boxes = self._templates(tracks, frame, moved=moved)
             _, o = similarity_matrix(
-                p_kps, scores, p_boxes, kps[pool], kp_scores[pool], boxes[pool], self._sigmas,
+                p_kps, p_scores, p_boxes, kps[pool], kp_scores[pool], boxes[pool], self._sigmas,
                 oks_weight=1.0, keypoint_threshold=cfg.keypoint_threshold,
             )
             oks = np.maximum(oks, o)
