@@ -287,3 +287,15 @@ def test_continuation_keeps_the_id_whatever_the_pose_looks_like() -> None:
     assert fresh().update(two, 1, continues=np.array([1, 1])).track_ids.tolist() == [1, 2]
     with pytest.raises(ValueError, match="continues"):
         fresh().update(two, 1, continues=np.array([1]))
+
+
+def test_tentative_tracks_grow_on_strong_poses_only() -> None:
+    # A flickering false positive (pose confidence 0.3, 0.2, 0.3, ...) never gets
+    # min_hits strong poses in a row, so it never gets an id; a steady one does.
+    flicker = PoseTracker(TrackerConfig(min_hits=3, min_birth_confidence=0.25))
+    steady = PoseTracker(TrackerConfig(min_hits=3, min_birth_confidence=0.25))
+    for t in range(8):
+        level = 0.3 if t % 2 == 0 else 0.2
+        assert flicker.update(make_poses([person(100, 200)], kp_scores=[np.full(17, level)]), t).track_ids[0] == -1
+        steady.update(make_poses([person(100, 200)], kp_scores=[np.full(17, 0.3)]), t)
+    assert flicker.stats.confirmed == 0 and steady.stats.confirmed == 1

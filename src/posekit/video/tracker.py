@@ -21,10 +21,10 @@ small online tracker in the spirit of SORT / ByteTrack, but matching poses:
    the previous frame with the *strong* poses (pose confidence -- the mean
    keypoint score -- at least ``min_birth_confidence``); (b) lost tracks with
    the strong poses left (re-association, below); (c) tentative tracks with the
-   strong poses left; (d) and (e) confirmed, then tentative tracks still
-   unmatched with the weak poses. So neither a tentative track nor a weak
-   fragment can take a pose from an established track. Levels (a), (c), (d),
-   (e) use the similarity ``w * OKS + (1 - w) * IoU`` between the predicted
+   strong poses left; (d) confirmed tracks still unmatched with the weak
+   poses. So neither a tentative track nor a weak fragment can take a pose
+   from an established track, and a tentative track grows on strong poses
+   only. Levels (a), (c), (d) use the similarity ``w * OKS + (1 - w) * IoU`` between the predicted
    template / box and each new pose / box. Each assignment maximises the sum
    of ``similarity - match_threshold`` over the matched pairs, so pairs below
    the threshold never match and one strong pair is never traded for two weak
@@ -42,7 +42,8 @@ small online tracker in the spirit of SORT / ByteTrack, but matching poses:
    then keeps its id.
 4. **Birth.** Each pose left over (with pose confidence -- mean keypoint score --
    of at least ``min_birth_confidence``) starts a *tentative* track. A tentative
-   track that is matched ``min_hits`` frames in a row is *confirmed* and only
+   track that is matched to strong poses ``min_hits`` frames in a row (birth
+   after k hits) is *confirmed* and only
    then receives an id (ids count up from ``first_id`` in confirmation order,
    so short-lived false positives never consume ids). A tentative track that
    misses a single frame is discarded.
@@ -451,7 +452,7 @@ class PoseTracker:
         active = [t for t in self._tracks if t.misses == 0 and t.confirmed]
         lost = [t for t in self._tracks if t.misses > 0 and t.confirmed]
         tentative = [t for t in self._tracks if not t.confirmed]
-        cascade = ((active, True), (lost, True), (tentative, True), (active, False), (tentative, False))
+        cascade = ((active, True), (lost, True), (tentative, True), (active, False))
         for tracks, want_strong in cascade:
             taken = {id(o) for o in owner if o is not None}
             candidates = [t for t in tracks if id(t) not in taken]
