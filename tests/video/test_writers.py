@@ -69,6 +69,24 @@ def test_run_video_on_video_file(tmp_path: Path) -> None:
     cap.release()
 
 
+def test_rendered_video_shows_tracked_people_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from posekit.video import writers
+
+    drawn: list[list[int]] = []
+    write = writers.VideoRenderer.write
+    monkeypatch.setattr(writers.VideoRenderer, "write",
+                        lambda self, image, poses: (drawn.append(poses.track_ids.tolist()), write(self, image, poses)))
+    video = write_mjpg_video(tmp_path / "walk.avi", 6)
+    run_video(FakeEstimator(world(6)), video, tmp_path / "out", save_video=True, progress=False,
+              tracker_config=TrackerConfig(min_hits=3))
+    assert drawn[:2] == [[], []] and all(sorted(ids) == [1, 2] for ids in drawn[2:])
+    lines = read_jsonl(tmp_path / "out" / "results.jsonl")
+    assert [p["track_id"] for p in lines[0]["poses"]] == [-1, -1]  # the JSON keeps them
+    drawn.clear()
+    run_video(FakeEstimator(world(6)), video, tmp_path / "out2", save_video=True, progress=False, track=False)
+    assert drawn == [[-1, -1]] * 6  # no tracking: every pose is drawn
+
+
 def test_run_video_image_folder_uses_file_names(tmp_path: Path) -> None:
     names = [f"cam_{i:03d}.png" for i in range(8)]
     write_png_sequence(tmp_path / "frames", 8, names=names)

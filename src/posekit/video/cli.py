@@ -206,7 +206,9 @@ def run_video(
                             image.shape[1], image.shape[0])
                         renderer = VideoRenderer(out / f"{_video_name(info)}_posekit.mp4", info.fps, size)
                         files["video"] = str(renderer.path)
-                    renderer.write(image, poses)
+                    # Tracked people only: in a crowd the untracked poses (not yet
+                    # confirmed, or too weak) bury the picture; they stay in the JSON.
+                    renderer.write(image, poses[poses.track_ids >= 0] if track else poses)
                 count += 1
             bar.update(1)
             if count % 10 == 0:
