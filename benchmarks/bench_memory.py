@@ -23,19 +23,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
-from pathlib import Path
 from typing import Iterator
 
 import cv2
 
+from _estimator import SHARED, add_estimator_arguments, build_estimator
 from posekit.video.cli import run_video
 from posekit.video.sources import Frame, FrameSource, SourceInfo
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("POSEKIT_SHARED", REPO.parent / "shared"))
 
 
 def rss_mb() -> tuple[float, float]:
@@ -101,23 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=10_000)
     parser.add_argument("--width", type=int, default=384)
     parser.add_argument("--detect-every", type=int, default=10)
-    parser.add_argument("--detector", default="yolox_nano")
-    parser.add_argument("--pose-model", default="movenet_lightning")
-    parser.add_argument("--det-thresh", type=float, default=0.3)
-    parser.add_argument("--flip", action="store_true", help="flip test (off here: twice the pose-network cost)")
-    parser.add_argument("--models-dir", default=str(SHARED / "models"))
-    parser.add_argument("--threads", type=int, default=None)
+    add_estimator_arguments(parser, pose_model="movenet_lightning", det_thresh=0.3)
     parser.add_argument("--every", type=int, default=1000, help="print RSS every N frames")
     parser.add_argument("--limit-mb", type=float, default=50.0)
     parser.add_argument("--out", default="bench_memory_out")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    from posekit.detect.onnx_detectors import DetectorConfig
-    from posekit.pipeline import PoseEstimator
-
-    estimator = PoseEstimator(args.detector, args.pose_model, models_dir=args.models_dir, num_threads=args.threads,
-                              detector_config=DetectorConfig(conf_thresh=args.det_thresh), flip_test=args.flip)
+    estimator = build_estimator(args)
     source = LoopedVideo(args.video, args.frames, args.width, args.every)
     print(f"estimator: {estimator!r}; {args.frames} frames of {source.size[0]}x{source.size[1]}, "
           f"detector every {args.detect_every}", flush=True)

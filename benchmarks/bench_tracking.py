@@ -45,7 +45,6 @@ import argparse
 import json
 import logging
 import math
-import os
 import sys
 import time
 from collections import defaultdict
@@ -56,6 +55,7 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from _estimator import SHARED, add_estimator_arguments, build_estimator
 from posekit.evaluation import compute_oks, evaluate_keypoints
 from posekit.detect.postprocess import box_iou
 from posekit.geometry import apply_affine, xywh_to_xyxy
@@ -63,8 +63,6 @@ from posekit.video.sources import Frame, FrameSource, SourceInfo
 from posekit.video.stream import stream_poses
 from posekit.video.tracker import TrackerConfig
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("POSEKIT_SHARED", REPO.parent / "shared"))
 
 
 # ----------------------------------------------------------------------------- synthetic sequences
@@ -244,28 +242,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sequences", type=int, default=5)
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--detect-every", type=int, nargs="+", default=[1, 5])
-    parser.add_argument("--detector", default="yolox_nano")
-    parser.add_argument("--pose-model", default="movenet_thunder")
-    parser.add_argument("--models-dir", default=str(SHARED / "models"))
-    parser.add_argument("--det-thresh", type=float, default=None,
-                        help="detector confidence threshold (default: the estimator's, 0.05)")
-    parser.add_argument("--flip", action="store_true", help="flip test (off here: twice the pose-network cost)")
+    add_estimator_arguments(parser)
     parser.add_argument("--data", default=str(SHARED / "data" / "coco-val-dev"))
     parser.add_argument("--min-keypoints", type=int, default=5, help="labelled keypoints for a person to be tracked")
     parser.add_argument("--camera", choices=CAMERAS, default="inside", help="virtual camera motion")
     parser.add_argument("--max-overlap", type=float, default=0.2, help="largest IoU between two people of an image")
-    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    from posekit.pipeline import PoseEstimator
-
-    from posekit.detect.onnx_detectors import DetectorConfig
-
-    det_config = DetectorConfig() if args.det_thresh is None else DetectorConfig(conf_thresh=args.det_thresh)
-    estimator = PoseEstimator(args.detector, args.pose_model, models_dir=args.models_dir, num_threads=args.threads,
-                              detector_config=det_config, flip_test=args.flip)
+    estimator = build_estimator(args)
     sigmas = estimator.schema.sigmas_array()
     data = json.loads((Path(args.data) / "person_keypoints.json").read_text())
     sequences = pick_sequences(data, args.sequences, args.max_overlap)

@@ -19,16 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
 import cv2
 
+from _estimator import SHARED, add_estimator_arguments, build_estimator
 from posekit.video.cli import run_video
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("POSEKIT_SHARED", REPO.parent / "shared"))
 
 
 def extract_frames(video: str, indices: list[int], out_dir: Path, prefix: str) -> list[Path]:
@@ -53,13 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("videos", nargs="*", default=[str(SHARED / "data" / "videos" / "vtest.avi"),
                                                       str(SHARED / "data" / "videos" / "street-crowd.avi")])
     parser.add_argument("--detect-every", type=int, nargs="+", default=[1, 5])
-    parser.add_argument("--detector", default="yolox_nano")
-    parser.add_argument("--pose-model", default="movenet_thunder")
-    parser.add_argument("--models-dir", default=str(SHARED / "models"))
-    parser.add_argument("--det-thresh", type=float, default=None,
-                        help="detector confidence threshold (default: the estimator's, 0.05)")
-    parser.add_argument("--flip", action="store_true", help="flip test (off here: twice the pose-network cost)")
-    parser.add_argument("--threads", type=int, default=None)
+    add_estimator_arguments(parser)
     parser.add_argument("--max-frames", type=int, default=None)
     parser.add_argument("--out", default="bench_video_out")
     parser.add_argument("--no-save-video", action="store_true")
@@ -68,13 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    from posekit.pipeline import PoseEstimator
-
-    from posekit.detect.onnx_detectors import DetectorConfig
-
-    det_config = DetectorConfig() if args.det_thresh is None else DetectorConfig(conf_thresh=args.det_thresh)
-    estimator = PoseEstimator(args.detector, args.pose_model, models_dir=args.models_dir, num_threads=args.threads,
-                              detector_config=det_config, flip_test=args.flip)
+    estimator = build_estimator(args)
     out_root = Path(args.out)
     print(f"estimator: {estimator!r}", flush=True)
     rows = []
