@@ -355,10 +355,9 @@ class PoseTracker:
 
     # ------------------------------------------------------------------ update
 
-    def _templates(self, tracks: list[_Track], frame: int, *, moved: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Track templates at ``frame``: keypoints ``(T, K, 2)``, scores ``(T, K)`` (1 for the
-        remembered keypoints, else 0) and boxes ``(T, 4)``; shifted by the constant-velocity
-        prediction when ``moved``."""
+    def _templates(self, tracks: list[_Track]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Track templates: keypoints ``(T, K, 2)``, scores ``(T, K)`` (1 for the remembered
+        keypoints, else 0) and boxes ``(T, 4)``."""
         k = self.schema.num_keypoints
         if not tracks:
             return np.zeros((0, k, 2)), np.zeros((0, k)), np.zeros((0, 4))
@@ -367,12 +366,14 @@ class PoseTracker:
         boxes = keypoints_to_boxes(kps, valid)
         few = valid.sum(axis=1) < 2
         boxes[few] = np.stack([t.box for t in tracks])[few]
-        if moved:
-            steps = np.array([min(frame - t.last_frame, self.config.max_prediction_frames) for t in tracks], float)
-            shift = np.stack([t.velocity for t in tracks]) * steps[:, None]
-            kps = kps + shift[:, None, :]
-            boxes = boxes + np.concatenate([shift, shift], axis=1)
         return kps, valid.astype(np.float64), boxes
+
+    def _predict(self, tracks: list[_Track], frame: int, kps: np.ndarray,
+                 boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Templates ``(T, K, 2)`` and boxes ``(T, 4)`` shifted by the constant-velocity prediction at ``frame``."""
+        steps = np.array([min(frame - t.last_frame, self.config.max_prediction_frames) for t in tracks], float)
+        shift = np.stack([t.velocity for t in tracks]).reshape(-1, 2) * steps[:, None]
+        return kps + shift[:, None, :], boxes + np.concatenate([shift, shift], axis=1)
 
     def _observe(self, track: _Track, keypoints: np.ndarray, scores: np.ndarray, box: np.ndarray, frame: int) -> None:
         cfg = self.config
@@ -513,7 +514,9 @@ class PoseTracker:
                       boxes: np.ndarray, frame: int) -> list[tuple[int, int]]:
         """Tracks matched last frame: ``w * OKS + (1 - w) * IoU`` against their predicted template."""
         cfg = self.config
-        p_kps, p_scores, p_boxes = self._templates(tracks, frame, moved=cfg.use_velocity)
+        p_kps, p_scores, p_boxes = self._templates(tracks)
+        if cfg.use_velocity:
+            p_kps, p_boxes = self._predict(tracks, frame, p_kps, p_boxes)
         sim, _ = similarity_matrix(
             p_kps, p_scores, p_boxes, kps[pool], kp_scores[pool], boxes[pool],
             self._sigmas, oks_weight=cfg.oks_weight, keypoint_threshold=cfg.keypoint_threshold,
@@ -525,10 +528,13 @@ class PoseTracker:
         """Lost tracks: OKS against the template, as it was or shifted by the velocity (the better one)."""
         cfg = self.config
         oks = np.zeros((len(tracks), len(pool)))
-        for moved in ((False, True) if cfg.use_velocity else (False,)):
-            p_kps, p_scores, p_boxes = self._templates(tracks, frame, moved=moved)
+        t_kps, t_scores, t_boxes = self._templates(tracks)
+        candidates = [(t_kps, t_boxes)]
+        if cfg.use_velocity:
+            candidates.append(self._predict(tracks, frame, t_kps, t_boxes))
+        for p_kps, p_boxes in candidates:
             _, o = similarity_matrix(
-                p_kps, p_scores, p_boxes, kps[pool], kp_scores[pool], boxes[pool], self._sigmas,
+                p_kps, t_scores, p_boxes, kps[pool], kp_scores[pool], boxes[pool], self._sigmas,
                 oks_weight=1.0, keypoint_threshold=cfg.keypoint_threshold,
             )
             oks = np.maximum(oks, o)
