@@ -154,7 +154,17 @@ class FrameSource(ABC):
         if self._iterated:
             raise RuntimeError(f"{type(self).__name__} can be iterated only once; open the source again")
         self._iterated = True
-        return self._frames()
+        return self._closing(self._frames())
+
+    def _closing(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        """``frames``, then close the source however the iteration ends (``end_reason``
+        is ``"closed"`` when the consumer stopped before the source ended)."""
+        try:
+            yield from frames
+        finally:
+            if not self.stats.end_reason:
+                self.stats.end_reason = "closed"
+            self.close()
 
     @abstractmethod
     def _frames(self) -> Iterator[Frame]:
@@ -236,31 +246,26 @@ class CaptureSource(FrameSource):
         failures = 0
         index = 0
         start: float | None = None
-        try:
-            while True:
-                ok, image = cap.read()
-                if not ok or image is None:
-                    failures += 1
-                    if failures >= self._max_failures:
-                        self._finish(f"stream ended or dropped: {failures} failed reads in a row", early=True)
-                        return
-                    if self._retry_delay > 0:
-                        time.sleep(self._retry_delay)
-                    continue
-                if failures:
-                    log.info("%s: stream recovered after %d failed reads", self.info.name, failures)
-                failures = 0
-                now = time.monotonic()
-                if start is None:
-                    start = now
-                stats.frames += 1
-                stats.last_index = index
-                yield Frame(index, now - start, _as_bgr(image))
-                index += 1
-        finally:
-            if not stats.end_reason:
-                stats.end_reason = "closed"
-            self.close()
+        while True:
+            ok, image = cap.read()
+            if not ok or image is None:
+                failures += 1
+                if failures >= self._max_failures:
+                    self._finish(f"stream ended or dropped: {failures} failed reads in a row", early=True)
+                    return
+                if self._retry_delay > 0:
+                    time.sleep(self._retry_delay)
+                continue
+            if failures:
+                log.info("%s: stream recovered after %d failed reads", self.info.name, failures)
+            failures = 0
+            now = time.monotonic()
+            if start is None:
+                start = now
+            stats.frames += 1
+            stats.last_index = index
+            yield Frame(index, now - start, _as_bgr(image))
+            index += 1
 
     def close(self) -> None:
         self._cap.release()
@@ -310,47 +315,42 @@ class VideoFileSource(FrameSource):
         failures = 0  # failed reads since the last good frame
         attempts = 0  # read calls so far (fallback index)
         last = -1
-        try:
-            while True:
-                ok, image = cap.read()
-                attempts += 1
-                if not ok or image is None:
-                    failures += 1
-                    if failures >= self._max_failures:
-                        break
-                    continue
-                msec = float(cap.get(cv2.CAP_PROP_POS_MSEC))
-                has_time = self._has_fps and np.isfinite(msec) and (msec > 0 or last < 0)
-                if not failures:
-                    index = last + 1  # sequential (robust to variable frame rates)
-                elif has_time:
-                    index = int(round(msec * fps / 1000.0))  # after a failure: where the timestamp says
-                else:
-                    index = attempts - 1
-                index = max(index, last + 1)
-                t = msec / 1000.0 if has_time else index / fps
-                if index - last - 1 > 0:
-                    log.warning("%s: %d unreadable frame(s) skipped before frame %d",
-                                self.info.name, index - last - 1, index)
-                    for missing in range(last + 1, index):
-                        stats.note_skipped(missing)
-                elif failures:
-                    log.debug("%s: %d failed read(s) before frame %d lost no frame", self.info.name, failures, index)
-                failures = 0
-                last = index
-                stats.frames += 1
-                stats.last_index = index
-                yield Frame(index, t, _as_bgr(image))
-            expected = self.info.frame_count
-            seen = last + 1
-            if expected is not None and expected - seen > max(2, int(0.01 * expected)):
-                self._finish(f"video ended early at frame {seen} of {expected} (truncated or corrupt file)", early=True)
+        while True:
+            ok, image = cap.read()
+            attempts += 1
+            if not ok or image is None:
+                failures += 1
+                if failures >= self._max_failures:
+                    break
+                continue
+            msec = float(cap.get(cv2.CAP_PROP_POS_MSEC))
+            has_time = self._has_fps and np.isfinite(msec) and (msec > 0 or last < 0)
+            if not failures:
+                index = last + 1  # sequential (robust to variable frame rates)
+            elif has_time:
+                index = int(round(msec * fps / 1000.0))  # after a failure: where the timestamp says
             else:
-                self._finish("end", early=False)
-        finally:
-            if not stats.end_reason:
-                stats.end_reason = "closed"
-            self.close()
+                index = attempts - 1
+            index = max(index, last + 1)
+            t = msec / 1000.0 if has_time else index / fps
+            if index - last - 1 > 0:
+                log.warning("%s: %d unreadable frame(s) skipped before frame %d",
+                            self.info.name, index - last - 1, index)
+                for missing in range(last + 1, index):
+                    stats.note_skipped(missing)
+            elif failures:
+                log.debug("%s: %d failed read(s) before frame %d lost no frame", self.info.name, failures, index)
+            failures = 0
+            last = index
+            stats.frames += 1
+            stats.last_index = index
+            yield Frame(index, t, _as_bgr(image))
+        expected = self.info.frame_count
+        seen = last + 1
+        if expected is not None and expected - seen > max(2, int(0.01 * expected)):
+            self._finish(f"video ended early at frame {seen} of {expected} (truncated or corrupt file)", early=True)
+        else:
+            self._finish("end", early=False)
 
     def close(self) -> None:
         self._cap.release()
@@ -397,20 +397,16 @@ class ImageFolderSource(FrameSource):
 
     def _frames(self) -> Iterator[Frame]:
         stats = self.stats
-        try:
-            for index, path in enumerate(self.files):
-                image = _imread(path)
-                if image is None:
-                    log.warning("%s: cannot read %s, frame %d skipped", self.info.name, path.name, index)
-                    stats.note_skipped(index)
-                    continue
-                stats.frames += 1
-                stats.last_index = index
-                yield Frame(index, index / self.info.fps, image)
-            self._finish("end", early=False)
-        finally:
-            if not stats.end_reason:
-                stats.end_reason = "closed"
+        for index, path in enumerate(self.files):
+            image = _imread(path)
+            if image is None:
+                log.warning("%s: cannot read %s, frame %d skipped", self.info.name, path.name, index)
+                stats.note_skipped(index)
+                continue
+            stats.frames += 1
+            stats.last_index = index
+            yield Frame(index, index / self.info.fps, image)
+        self._finish("end", early=False)
 
 
 def _imread(path: Path) -> np.ndarray | None:
