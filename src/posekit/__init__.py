@@ -16,7 +16,7 @@ _EXPORTS = {
     "Poses": "posekit.structures",
     "KeypointSchema": "posekit.schema",
     "COCO17": "posekit.schema",
-    "PoseModelSpec": "posekit.pose.spec",
+    "PoseModelSpec": "posekit.spec",
     "draw_poses": "posekit.draw",
     "read_image": "posekit.io",
     "evaluate_keypoints": "posekit.evaluation",

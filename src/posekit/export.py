@@ -1,6 +1,6 @@
 """Export posekit networks to ONNX.
 
-Pose networks get their :class:`~posekit.pose.spec.PoseModelSpec` stored as
+Pose networks get their :class:`~posekit.spec.PoseModelSpec` stored as
 ONNX metadata ``posekit.spec`` (JSON), which
 :class:`~posekit.pose.onnx_model.OnnxPoseModel` reads back, so an exported
 file is self-describing. Uses the TorchScript-based exporter
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from posekit.pose.spec import PoseModelSpec
+from posekit.spec import PoseModelSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn

@@ -325,14 +325,21 @@ class Letterbox:
     ``x_input = scale * x_image + pad``; boxes map back by the inverse.
 
     Attributes:
-        scale: resize factor (same on both axes).
+        scale: resize factor (of x; of both axes unless ``scale_y`` is set).
         pad: ``(pad_x, pad_y)`` offset of the resized image in the input.
         input_size: ``(W, H)`` of the detector input.
+        scale_y: resize factor of y for a plain stretch (aspect ratio not kept).
     """
 
     scale: float
     pad: tuple[float, float]
     input_size: tuple[int, int]
+    scale_y: float | None = None
+
+    @property
+    def scales(self) -> tuple[float, float]:
+        """``(scale_x, scale_y)``."""
+        return (self.scale, self.scale if self.scale_y is None else self.scale_y)
 
 
 def letterbox(
@@ -345,7 +352,9 @@ def letterbox(
     """Resize keeping aspect ratio and pad to ``size``.
 
     ``placement="center"`` is YOLOv3/darknet (AlphaPose pads with 128,
-    resizes with cubic interpolation); ``"topleft"`` is YOLOX / RTMDet (pad 114).
+    resizes with cubic interpolation); ``"topleft"`` is YOLOX / RTMDet (pad 114);
+    ``"stretch"`` resizes to ``size`` without keeping the aspect ratio and
+    without padding (PP-PicoDet).
 
     Args:
         image: ``(H, W, 3)``.
@@ -354,10 +363,13 @@ def letterbox(
     Returns:
         the ``(H_in, W_in, 3)`` input image and its :class:`Letterbox`.
     """
-    if placement not in ("center", "topleft"):
-        raise ValueError(f"placement must be 'center' or 'topleft', got {placement!r}")
+    if placement not in ("center", "topleft", "stretch"):
+        raise ValueError(f"placement must be 'center', 'topleft' or 'stretch', got {placement!r}")
     w_in, h_in = size
     h, w = image.shape[:2]
+    if placement == "stretch":
+        resized = cv2.resize(image, (w_in, h_in), interpolation=interpolation)
+        return resized, Letterbox(scale=w_in / w, pad=(0.0, 0.0), input_size=(w_in, h_in), scale_y=h_in / h)
     scale = min(w_in / w, h_in / h)
     new_w, new_h = max(1, int(w * scale)), max(1, int(h * scale))
     resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
@@ -378,8 +390,9 @@ def unletterbox_boxes(
     With ``image_shape = (H, W)`` the boxes are also clamped to the image.
     """
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).copy()
-    b[:, [0, 2]] = (b[:, [0, 2]] - lb.pad[0]) / lb.scale
-    b[:, [1, 3]] = (b[:, [1, 3]] - lb.pad[1]) / lb.scale
+    sx, sy = lb.scales
+    b[:, [0, 2]] = (b[:, [0, 2]] - lb.pad[0]) / sx
+    b[:, [1, 3]] = (b[:, [1, 3]] - lb.pad[1]) / sy
     if image_shape is not None:
         b = clip_boxes(b, image_shape)
     return b

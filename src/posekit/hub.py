@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from posekit.pose.spec import CropConfig, PoseModelSpec
+from posekit.spec import CropConfig, PoseModelSpec
 
 __all__ = [
     "ModelFile",

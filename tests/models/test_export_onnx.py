@@ -15,7 +15,7 @@ ort = pytest.importorskip("onnxruntime")
 import parity  # noqa: E402
 from posekit.export import SPEC_METADATA_KEY, export_onnx, export_registered  # noqa: E402
 from posekit.models import create_model, get_pretrained_config  # noqa: E402
-from posekit.pose.spec import PoseModelSpec  # noqa: E402
+from posekit.spec import PoseModelSpec  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

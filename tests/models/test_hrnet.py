@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 import parity  # noqa: E402
 from posekit.models import create_model, get_pretrained_config  # noqa: E402
 from posekit.models.hrnet import HighResolutionModule, PoseHighResolutionNet  # noqa: E402
-from posekit.pose.spec import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
+from posekit.spec import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

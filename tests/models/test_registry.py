@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from posekit.models.registry import PretrainedConfig, create_model, get_pretrained_config, list_models
-from posekit.pose.spec import ALPHAPOSE_MEAN, ALPHAPOSE_STD, PoseModelSpec
+from posekit.spec import ALPHAPOSE_MEAN, ALPHAPOSE_STD, PoseModelSpec
 
 POSE_MODELS = [
     "fastpose_res50_256x192",

@@ -8,7 +8,7 @@ import pytest
 from posekit import geometry
 from posekit.pose.crop import crop_matrices, crop_people
 from posekit.pose.decode import decode_outputs, merge_flipped
-from posekit.pose.spec import CropConfig, PoseModelSpec
+from posekit.spec import CropConfig, PoseModelSpec
 from posekit.schema import COCO17
 
 SPEC = PoseModelSpec(input_size=(192, 256))

@@ -1,4 +1,4 @@
-"""Tests for posekit.pose.onnx_model and posekit.pose.spec (real ONNX files from the shared models folder)."""
+"""Tests for posekit.pose.onnx_model and posekit.spec (real ONNX files from the shared models folder)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from posekit import hub
 from posekit.pose.crop import crop_people
 from posekit.pose.decode import decode_outputs
 from posekit.pose.onnx_model import SPEC_METADATA_KEY, OnnxPoseModel
-from posekit.pose.spec import IMAGENET_MEAN, IMAGENET_STD, CropConfig, PoseModelSpec
+from posekit.spec import IMAGENET_MEAN, IMAGENET_STD, CropConfig, PoseModelSpec
 
 TEST_ONLY = "test-only/ultralight-simplepose-256x192.onnx"
 PERSON_BOX = np.array([[188.0, 97.0, 276.0, 371.0]])  # the person in samples/person.jpg

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from posekit import geometry
-from posekit.pose.spec import PoseModelSpec
+from posekit.spec import PoseModelSpec
 from posekit.schema import COCO17
 from posekit.train.augment import augment_person, augmentation_matrix, sample_augmentation
 from posekit.train.config import AugmentConfig

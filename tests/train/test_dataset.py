@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from posekit import geometry
-from posekit.pose.spec import PoseModelSpec
+from posekit.spec import PoseModelSpec
 from posekit.schema import COCO17
 from posekit.train.config import AugmentConfig
 from posekit.train.dataset import (

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from posekit.pose.spec import PoseModelSpec
+from posekit.spec import PoseModelSpec
 from posekit.train.config import HRNET_COCO_JOINT_WEIGHTS
 from posekit.train.loss import JointsMSELoss, JointsOHKMMSELoss, build_loss
 from posekit.train.targets import make_targets

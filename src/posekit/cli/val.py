@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from posekit.evaluation import format_stats, load_coco_json
     from posekit.models.checkpoint import CheckpointError
     from posekit.models.registry import create_model
-    from posekit.pose.spec import PoseModelSpec
+    from posekit.spec import PoseModelSpec
     from posekit.schema import get_schema
     from posekit.train.config import ConfigError
     from posekit.train.dataset import ImageReadError, check_images_exist, load_coco_persons, load_detection_persons

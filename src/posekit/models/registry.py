@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from ..pose.spec import (
+from ..spec import (
     ALPHAPOSE_MEAN,
     ALPHAPOSE_STD,
     IMAGENET_MEAN,

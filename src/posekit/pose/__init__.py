@@ -1,5 +1,1 @@
-"""Single-person pose models: the spec (contract) and runtime adapters."""
-
-from posekit.pose.spec import CropConfig, PoseModelSpec
-
-__all__ = ["CropConfig", "PoseModelSpec"]
+"""Single-person pose models: runtime adapters (ONNX Runtime, torch) behind one ``run`` interface."""

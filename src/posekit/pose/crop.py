@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from posekit import geometry
-from posekit.pose.spec import PoseModelSpec
+from posekit.spec import PoseModelSpec
 
 __all__ = ["crop_matrices", "crop_people"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from posekit import codec
-from posekit.pose.spec import PoseModelSpec
+from posekit.spec import PoseModelSpec
 
 __all__ = ["decode_outputs", "merge_flipped"]
 

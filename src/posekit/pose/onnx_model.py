@@ -1,7 +1,7 @@
 """Run single-person pose networks with ONNX Runtime.
 
 :class:`OnnxPoseModel` runs any ONNX pose network whose contract a
-:class:`~posekit.pose.spec.PoseModelSpec` describes. The spec comes from, in
+:class:`~posekit.spec.PoseModelSpec` describes. The spec comes from, in
 order: the ``spec`` argument, the file's ``posekit.spec`` metadata (written by
 ``posekit export``), or the HRNet default (NCHW float32 RGB, ImageNet mean/std,
 heatmaps at stride 4, input size read from the file).
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posekit.pose.spec import PoseModelSpec
+from posekit.spec import PoseModelSpec
 
 __all__ = ["OnnxPoseModel", "make_session"]
 

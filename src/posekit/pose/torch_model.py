@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from posekit.pose.spec import PoseModelSpec
+from posekit.spec import PoseModelSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:  # pragma: no cover
-    from posekit.pose.spec import PoseModelSpec
+    from posekit.spec import PoseModelSpec
 
 __all__ = [
     "unwrap_model",
@@ -115,7 +115,7 @@ def load_trained_model(path: str | os.PathLike[str]) -> tuple[nn.Module, "PoseMo
     a file for ``posekit predict --pose-model``.
     """
     from posekit.models.registry import create_model
-    from posekit.pose.spec import PoseModelSpec
+    from posekit.spec import PoseModelSpec
 
     info = load_checkpoint_file(path).get("model")
     if not isinstance(info, Mapping) or "name" not in info:

@@ -29,7 +29,7 @@ import numpy as np
 from posekit import geometry
 from posekit.evaluation import load_coco_json
 from posekit.pose.crop import crop_people
-from posekit.pose.spec import PoseModelSpec
+from posekit.spec import PoseModelSpec
 from posekit.schema import KeypointSchema
 from posekit.train.augment import AugmentedCrop, augment_person
 from posekit.train.config import AugmentConfig

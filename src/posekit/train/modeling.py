@@ -6,7 +6,7 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from posekit.pose.spec import PoseModelSpec
+from posekit.spec import PoseModelSpec
 from posekit.schema import KeypointSchema, get_schema
 from posekit.train.config import ConfigError, DataConfig, ModelConfig
 

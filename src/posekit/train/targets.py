@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from posekit import codec
-from posekit.pose.spec import PoseModelSpec
+from posekit.spec import PoseModelSpec
 
 __all__ = ["make_targets"]
 

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from posekit.evaluation import format_stats, load_coco_json
-from posekit.pose.spec import PoseModelSpec
+from posekit.spec import PoseModelSpec
 from posekit.schema import KeypointSchema
 from posekit.train.checkpointing import (
     capture_rng_state,

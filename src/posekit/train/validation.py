@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from posekit import geometry
 from posekit.evaluation import evaluate_keypoints, load_coco_json
 from posekit.pose.decode import decode_outputs, merge_flipped
-from posekit.pose.spec import PoseModelSpec
+from posekit.spec import PoseModelSpec
 from posekit.posenms import oks_nms, rescore_hrnet
 from posekit.schema import KeypointSchema
 from posekit.train.dataset import PersonCropDataset, PersonRecord, person_category_ids
