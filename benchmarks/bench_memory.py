@@ -30,7 +30,7 @@ from typing import Iterator
 import cv2
 
 from _estimator import SHARED, add_estimator_arguments, build_estimator
-from posekit.video.cli import run_video
+from posekit.video.run import run_video
 from posekit.video.sources import Frame, FrameSource, SourceInfo
 
 

@@ -56,9 +56,9 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from _estimator import SHARED, add_estimator_arguments, build_estimator
+from _table import format_table
 from posekit.evaluation import compute_oks, evaluate_keypoints
-from posekit.detect.postprocess import box_iou
-from posekit.geometry import apply_affine, xywh_to_xyxy
+from posekit.geometry import apply_affine, box_iou, xywh_to_xyxy
 from posekit.video.sources import Frame, FrameSource, SourceInfo
 from posekit.video.stream import stream_poses
 from posekit.video.tracker import TrackerConfig
@@ -282,14 +282,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"MOTA={mot['mota']:.3f}  AP={ap:.3f}  tracks={len(ids)}  {row['fps']:.1f} fps", flush=True)
 
     print()
-    header = f"{'sequence':<18}{'people':>7}{'det/N':>6}{'GT':>6}{'FN':>6}{'FP':>5}{'IDSW':>5}{'IDSWv':>6}{'Frag':>5}" \
-             f"{'split':>6}{'MOTA':>7}{'AP':>7}{'tracks':>7}{'fps':>6}"
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        print(f"{r['image']:<18}{r['people']:>7}{r['detect_every']:>6}{r['gt']:>6}{r['fn']:>6}{r['fp']:>5}"
-              f"{r['idsw']:>5}{r['idsw_visible']:>6}{r['frag']:>5}{r['split']:>6}{r['mota']:>7.3f}{r['ap']:>7.3f}{r['tracks']:>7}"
-              f"{r['fps']:>6.1f}")
+    print(format_table(rows, [
+        ("image", "sequence", 18, ""), ("people", "people", 7, ""), ("detect_every", "det/N", 6, ""),
+        ("gt", "GT", 6, ""), ("fn", "FN", 6, ""), ("fp", "FP", 5, ""), ("idsw", "IDSW", 5, ""),
+        ("idsw_visible", "IDSWv", 6, ""), ("frag", "Frag", 5, ""), ("split", "split", 6, ""),
+        ("mota", "MOTA", 7, ".3f"), ("ap", "AP", 7, ".3f"), ("tracks", "tracks", 7, ""), ("fps", "fps", 6, ".1f"),
+    ]))
     print()
     ok = True
     for every in args.detect_every:

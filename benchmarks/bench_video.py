@@ -25,7 +25,8 @@ from pathlib import Path
 import cv2
 
 from _estimator import SHARED, add_estimator_arguments, build_estimator
-from posekit.video.cli import run_video
+from _table import format_table
+from posekit.video.run import run_video
 
 
 
@@ -85,13 +86,11 @@ def main(argv: list[str] | None = None) -> int:
             (out / "bench.json").write_text(json.dumps(row, indent=2))
 
     print()
-    header = f"{'video':<14}{'det/N':>6}{'frames':>8}{'fps':>7}{'detect':>8}{'tracks':>8}{'deleted':>9}" \
-             f"{'reassoc':>9}{'discard':>9}"
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        print(f"{r['video']:<14}{r['detect_every']:>6}{r['frames']:>8}{r['fps']:>7.2f}{r['detections']:>8}"
-              f"{r['tracks']:>8}{r['deleted']:>9}{r['reassociated']:>9}{r['discarded']:>9}")
+    print(format_table(rows, [
+        ("video", "video", 14, ""), ("detect_every", "det/N", 6, ""), ("frames", "frames", 8, ""),
+        ("fps", "fps", 7, ".2f"), ("detections", "detect", 8, ""), ("tracks", "tracks", 8, ""),
+        ("deleted", "deleted", 9, ""), ("reassociated", "reassoc", 9, ""), ("discarded", "discard", 9, ""),
+    ]))
     return 0
 
 

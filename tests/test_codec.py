@@ -287,3 +287,48 @@ def test_flip_heatmaps_back_moves_left_wrist_peak_to_right_wrist():
     out = codec.flip_heatmaps_back(hm, COCO17.flip_index())
     assert out[0, lw].max() == 0
     assert np.unravel_index(out[0, rw].argmax(), (8, 12)) == (3, 12 - 1 - 2 + 1)
+
+
+# ----------------------------------------------------------------------------- codec objects
+
+
+def test_heatmap_codec_is_the_functional_api_with_its_parameters_together():
+    from posekit.spec import PoseModelSpec
+
+    spec = PoseModelSpec(input_size=(192, 256), decode="dark")
+    c = codec.HeatmapCodec.from_spec(spec, sigma=3.0)
+    assert (c.input_size, c.stride, c.sigma, c.decoder, c.dark_kernel, c.cell_offset, c.num_keypoints) == (
+        (192, 256), 4, 3.0, "dark", 11, 0.0, 17)
+    assert c.heatmap_size == (48, 64) and c.flip_shift
+    kp = np.array([[41.0, 47.0], [100.3, 20.9]])
+    hm, w = c.encode(kp, np.array([1, 1]))
+    ref_hm, ref_w = codec.encode_heatmaps(kp, np.array([1, 1]), (48, 64), stride=4.0, sigma=3.0)
+    np.testing.assert_array_equal(hm, ref_hm)
+    np.testing.assert_array_equal(w, ref_w)
+    maps = np.concatenate([np.repeat(hm[None, :1], 17, axis=1), np.ones((1, 3, 64, 48), np.float32)], axis=1)
+    dec = c.decode(maps)  # the 3 extra channels are dropped
+    ref = codec.decode_heatmaps(maps[:, :17], stride=4.0, method="dark")
+    assert dec.keypoints.shape == (1, 17, 2)
+    np.testing.assert_array_equal(dec.keypoints, ref.keypoints)
+    assert codec.HeatmapCodec.from_spec(spec, "hrnet").decoder == "hrnet"
+
+
+def test_heatmap_codec_cell_offset_round_trip():
+    # MoveNet-style centred cells: cell u at crop x = 4u + 1.5
+    c = codec.HeatmapCodec(input_size=(192, 192), cell_offset=1.5, decoder="argmax")
+    assert not c.flip_shift
+    hm, _ = c.encode(np.array([[41.5, 81.5]]), np.array([1]))
+    assert np.unravel_index(hm[0].argmax(), hm[0].shape) == (20, 10)
+    np.testing.assert_allclose(c.decode(hm[None]).keypoints[0, 0], [41.5, 81.5])
+
+
+def test_codec_validation_and_make_codec():
+    from posekit.spec import PoseModelSpec
+
+    with pytest.raises(ValueError, match="decoder"):
+        codec.HeatmapCodec(input_size=(192, 256), decoder="soft")
+    with pytest.raises(ValueError, match="dark_kernel"):
+        codec.HeatmapCodec(input_size=(192, 256), dark_kernel=10)
+    kspec = PoseModelSpec(input_size=(192, 192), output="keypoints", mean=None, std=None)
+    assert isinstance(codec.make_codec(kspec), codec.KeypointCodec)
+    assert isinstance(codec.make_codec(PoseModelSpec(input_size=(192, 256))), codec.HeatmapCodec)

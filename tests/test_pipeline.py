@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from posekit import hub
+from posekit import catalog
 from posekit.evaluation import compute_oks, evaluate_keypoints
 from posekit.factory import build_pose_model
-from posekit.hub import ModelFileError
+from posekit.catalog import ModelFileError
 from posekit.io import read_image
 from posekit.pipeline import PoseEstimator
 from posekit.schema import COCO17
@@ -198,8 +198,8 @@ def test_missing_model_file_names_file_sha_and_source(tmp_path):
     with pytest.raises(ModelFileError) as info:
         PoseEstimator(models_dir=tmp_path)
     msg = str(info.value)
-    entry = hub.MODEL_FILES["yolox_nano"]
-    assert entry.filename in msg and entry.sha256 in msg and entry.source in msg
+    entry = catalog.get("yolox_nano")
+    assert entry.file.name in msg and entry.sha256 in msg and entry.source in msg
     assert str(tmp_path) in msg
 
 
@@ -209,15 +209,15 @@ def test_missing_pose_model_file(tmp_path):
 
 
 def test_corrupt_model_file(tmp_path, models_dir):
-    entry = hub.MODEL_FILES["yolox_nano"]
-    bad = tmp_path / entry.filename
-    shutil.copyfile(models_dir / entry.filename, bad)
+    entry = catalog.get("yolox_nano")
+    bad = tmp_path / entry.file.name
+    shutil.copyfile(models_dir / entry.file.name, bad)
     data = bytearray(bad.read_bytes())
     data[1000:1010] = bytes(b ^ 0xFF for b in data[1000:1010])
     bad.write_bytes(bytes(data))
     with pytest.raises(ModelFileError, match="corrupt") as info:
         PoseEstimator(models_dir=tmp_path)
-    assert entry.sha256 in str(info.value) and entry.filename in str(info.value)
+    assert entry.sha256 in str(info.value) and entry.file.name in str(info.value)
 
 
 def test_pose_model_path_missing(tmp_path):

@@ -9,6 +9,7 @@ import pytest
 
 from posekit.posenms import (
     PoseNMSParams,
+    greedy_suppress,
     head_nms,
     merge_pose_cluster,
     oks_nms,
@@ -251,6 +252,28 @@ def test_oks_nms_coco17_sigmas():
     np.testing.assert_array_equal(keep, [0, 2])
     with pytest.raises(ValueError):
         oks_nms(kps, None, np.ones(3), np.ones(3), sig[:5])
+
+
+def test_greedy_suppress_order_ties_and_threshold_equality():
+    # candidates on a line; overlap = 1 - distance / 10
+    x = np.array([0.0, 5.0, 20.0, 25.0, 0.0])
+    scores = np.array([0.9, 0.8, 0.7, 0.7, 0.9])
+    calls: list[tuple[int, list[int]]] = []
+
+    def overlap(i: int, rest: np.ndarray) -> np.ndarray:
+        calls.append((i, rest.tolist()))
+        return 1.0 - np.abs(x[rest] - x[i]) / 10.0
+
+    # ties keep input order (0 before 4, 2 before 3); overlap(0, 1) = 0.5 exactly
+    keep = greedy_suppress(scores, overlap, 0.5, suppress_equal=True)
+    np.testing.assert_array_equal(keep, [0, 2])
+    assert keep.dtype == np.int64
+    assert calls == [(0, [4, 1, 2, 3]), (2, [3])]
+    np.testing.assert_array_equal(greedy_suppress(scores, overlap, 0.5, suppress_equal=False), [0, 1, 2, 3])
+    # NaN overlaps suppress either way
+    nan = greedy_suppress(np.array([1.0, 0.5]), lambda i, r: np.full(r.shape, np.nan), 0.5, suppress_equal=False)
+    np.testing.assert_array_equal(nan, [0])
+    assert greedy_suppress(np.zeros(0), overlap, 0.5, suppress_equal=True).shape == (0,)
 
 
 def test_rescore_hrnet():

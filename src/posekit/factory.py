@@ -1,14 +1,16 @@
-"""Build pipeline stages from names, paths or ready objects.
+"""Build pipeline stages from catalogue names, files or ready objects.
 
-* Detectors: ``"yolox_nano"``, ``"rtmdet_nano"`` (ONNX files from the models
-  directory), ``"yolov3_spp"`` (needs ``checkpoint``: a darknet ``.weights``,
-  a ``.pth`` or an exported ``.onnx``), or any callable
-  ``image -> (boxes, scores)``.
-* Pose models: ``"movenet_thunder"``, ``"movenet_lightning"`` (ONNX files),
-  a network name from :func:`posekit.models.list_models` with a checkpoint
-  (run through ONNX Runtime after an in-memory export, or torch with
-  ``runtime="torch"``), a path to an ``.onnx`` file, or any object with
-  ``spec`` and ``run(inputs)``.
+* Detectors: a catalogue detector name (``"yolox_nano"``, ``"rtmdet_nano"``:
+  ONNX files; ``"yolov3_spp"``: a PyTorch network that needs ``checkpoint`` —
+  a darknet ``.weights``, a ``.pth`` or an exported ``.onnx``), a path to an
+  ``.onnx`` file with a raw YOLOX head, or any callable ``image -> (boxes, scores)``.
+* Pose models: a catalogue pose name (``"movenet_thunder"``: an ONNX file;
+  ``"hrnet_w32_256x192"``: a PyTorch network with ``checkpoint``, run through
+  ONNX Runtime after an in-memory export, or torch with ``runtime="torch"``),
+  a path to an ``.onnx`` file, a ``posekit train`` checkpoint (``run/best.pth``,
+  which carries its network and spec), or any object with ``spec`` and ``run(inputs)``.
+
+Everything a name means comes from :mod:`posekit.catalog`.
 """
 
 from __future__ import annotations
@@ -20,17 +22,32 @@ from typing import Any, Callable
 
 import numpy as np
 
-from posekit import hub
-from posekit.detect.onnx_detectors import DetectorConfig, RtmdetDetector, YoloxDetector
+from posekit import catalog
+from posekit.detect.onnx_detectors import DetectorConfig, OnnxDetector
 from posekit.pose.onnx_model import OnnxPoseModel
+from posekit.spec import PoseModelSpec
 
-__all__ = ["build_detector", "build_pose_model", "Detector"]
+__all__ = ["build_detector", "build_pose_model", "Detector", "RUNTIMES"]
 
 log = logging.getLogger(__name__)
 
 Detector = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
 
-_ONNX_DETECTORS = {"yolox_nano": YoloxDetector, "rtmdet_nano": RtmdetDetector}
+#: Where networks run: ONNX Runtime (default) or PyTorch (torch networks only).
+RUNTIMES = ("onnx", "torch")
+
+
+def _choices(task: str) -> list[str]:
+    return [e.name for e in catalog.list_entries(task)]
+
+
+def _lookup(model: Any, task: str, runtime: str) -> tuple[str, catalog.ModelEntry | None]:
+    """Check ``runtime``; ``model`` as a string and its catalogue entry if it names a model of ``task``."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+    name = str(model)
+    entry = catalog.CATALOG.get(name)
+    return name, entry if entry is not None and entry.task == task else None
 
 
 def build_detector(
@@ -42,31 +59,31 @@ def build_detector(
     runtime: str = "onnx",
     num_threads: int | None = None,
 ) -> Detector:
-    """A person detector from a registry name, an ONNX path (YOLOX head) or a callable."""
+    """A person detector from a catalogue name, an ONNX path (YOLOX head) or a callable."""
     if callable(detector):
         return detector
-    name = str(detector)
-    if name in _ONNX_DETECTORS:
-        entry = hub.MODEL_FILES[name]
-        path = hub.model_file_path(name, models_dir)
-        return _ONNX_DETECTORS[name](path, entry.input_size, config, num_threads)
-    if name == "yolov3_spp":
-        if checkpoint is None:
-            raise ValueError(
-                "detector 'yolov3_spp' needs its weights: pass --detector-checkpoint yolov3-spp.weights "
-                "(darknet file from the YOLOv3 / AlphaPose release)"
-            )
-        from posekit.detect.yolov3 import Yolov3Detector
-
-        return Yolov3Detector(
-            checkpoint, runtime=runtime, conf_thresh=config.conf_thresh, nms_thresh=config.nms_thresh,
-            max_boxes=config.max_boxes, num_threads=num_threads,
-        )
+    name, entry = _lookup(detector, "detection", runtime)
+    if entry is not None and entry.runtime == "onnx":
+        return OnnxDetector(catalog.model_file_path(name, models_dir), entry.spec, config, num_threads)
+    if entry is not None:
+        return _build_torch_detector(entry, checkpoint, models_dir, config, runtime, num_threads)
     path = Path(name)
     if path.suffix.lower() == ".onnx" and path.is_file():
-        return YoloxDetector(path, config=config, num_threads=num_threads)
-    choices = sorted(_ONNX_DETECTORS) + ["yolov3_spp", "<path/to/yolox.onnx>"]
-    raise ValueError(f"unknown detector {name!r}; choices: {choices}")
+        spec = catalog.get("yolox_nano").spec
+        return OnnxDetector(path, spec, config, num_threads)
+    raise ValueError(f"unknown detector {name!r}; choices: {_choices('detection') + ['<path/to/yolox.onnx>']}")
+
+
+def _build_torch_detector(
+    entry: catalog.ModelEntry, checkpoint, models_dir, config: DetectorConfig, runtime: str, num_threads: int | None
+) -> Detector:
+    """YOLOv3-SPP (the only PyTorch detector): AlphaPose's pre- and post-processing."""
+    from posekit.detect.yolov3 import Yolov3Detector
+
+    return Yolov3Detector(
+        _weights(entry, checkpoint, models_dir, "--detector-checkpoint"), input_size=entry.input_size[0], runtime=runtime, conf_thresh=config.conf_thresh,
+        nms_thresh=config.nms_thresh, max_boxes=config.max_boxes, num_threads=num_threads,
+    )
 
 
 def build_pose_model(
@@ -82,59 +99,60 @@ def build_pose_model(
 
     Args:
         output: for models with both, ``"heatmaps"`` or ``"keypoints"`` (MoveNet).
+        num_threads: intra-op threads of either runtime (``None``: all cores).
     """
     if hasattr(pose_model, "spec") and hasattr(pose_model, "run"):
         return pose_model
-    if runtime not in ("onnx", "torch"):
-        raise ValueError(f"runtime must be 'onnx' or 'torch', got {runtime!r}")
-    name = str(pose_model)
-    if name in hub.MODEL_FILES and hub.MODEL_FILES[name].task == "pose":
-        spec = hub.MODEL_FILES[name].spec
-        if output:
-            spec = spec.with_(output=output)
-        return OnnxPoseModel(hub.model_file_path(name, models_dir), spec, num_threads=num_threads)
+    name, entry = _lookup(pose_model, "pose", runtime)
+    if entry is not None and entry.runtime == "onnx":
+        spec = entry.spec if not output else entry.spec.with_(output=output)
+        return OnnxPoseModel(catalog.model_file_path(name, models_dir), spec, num_threads=num_threads)
+    if entry is not None:
+        from posekit.models.registry import create_model
+
+        network = create_model(name, checkpoint=_weights(entry, checkpoint, models_dir, "--checkpoint"))
+        return _run_torch_network(network, entry.spec, name, runtime, num_threads)
     path = Path(name)
-    if path.suffix.lower() == ".onnx":
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
         if not path.is_file():
             raise FileNotFoundError(f"pose model file {name!r} not found")
         return OnnxPoseModel(path, num_threads=num_threads)
-    return _build_registered(name, checkpoint, runtime, num_threads)
+    if suffix in (".pth", ".pt") and path.is_file():
+        try:
+            from posekit.models.trained import load_trained_model
+        except ImportError as exc:  # pragma: no cover - torch missing
+            raise ImportError(f"{name} is a PyTorch checkpoint; install posekit[torch]") from exc
+        model, spec = load_trained_model(path)
+        return _run_torch_network(model, spec, path.name, runtime, num_threads)
+    raise ValueError(
+        f"unknown pose model {name!r}; choices: {_choices('pose')}, a path to .onnx, or a posekit train checkpoint (.pth)"
+    )
 
 
-def _build_registered(name: str, checkpoint, runtime: str, num_threads: int | None) -> Any:
+def _weights(entry: catalog.ModelEntry, checkpoint: Any, models_dir, option: str) -> Any:
+    """The checkpoint of a torch network: ``checkpoint`` as given (path or state dict), else the file from the
+    models directory, else an error saying how to give it."""
+    if checkpoint is not None:
+        return checkpoint
     try:
-        from posekit.models.registry import get_pretrained_config, list_models
-    except ImportError as exc:  # torch missing
-        raise ImportError(
-            f"pose model {name!r} is a PyTorch network; install posekit[torch] (torch is an optional extra)"
-        ) from exc
-    if name not in list_models():
-        onnx_names = [m.name for m in hub.list_model_files("pose")]
-        raise ValueError(f"unknown pose model {name!r}; choices: {onnx_names + list_models()} or a path to .onnx")
-    if checkpoint is None:
+        return catalog.model_file_path(entry.name, models_dir)
+    except catalog.ModelFileError as exc:
         raise ValueError(
-            f"pose model {name!r} needs its weights: pass --checkpoint FILE.pth "
-            f"({_checkpoint_hint(get_pretrained_config(name))})"
-        )
-    from posekit.models.registry import create_model
+            f"{entry.task} model {entry.name!r} needs its weights: pass {option} FILE "
+            f"(official file {entry.checkpoint_file} from {entry.url or entry.source}; licence: {entry.license}). "
+            f"Looked in the models directory: {exc}"
+        ) from None
 
-    spec = get_pretrained_config(name).spec
-    model = create_model(name, checkpoint=checkpoint).eval()
+
+def _run_torch_network(model: Any, spec: PoseModelSpec, name: str, runtime: str, num_threads: int | None) -> Any:
+    """A torch pose network behind the pose-model interface: in torch, or exported to ONNX in memory."""
     if runtime == "torch":
         from posekit.pose.torch_model import TorchPoseModel
 
-        return TorchPoseModel(model, spec)
-    import tempfile
+        return TorchPoseModel(model.eval(), spec, num_threads=num_threads)
+    from posekit.models.onnx_export import onnx_bytes
 
-    from posekit.export import export_onnx
-
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / f"{name}.onnx"
-        export_onnx(model, out, spec.input_size, spec)
-        data = out.read_bytes()
-    return OnnxPoseModel(data, spec, num_threads=num_threads)
-
-
-def _checkpoint_hint(cfg: Any) -> str:
-    where = cfg.url or cfg.source
-    return f"official file {cfg.checkpoint_file or '?'} from {where}; licence: {cfg.license}"
+    pose = OnnxPoseModel(onnx_bytes(model.eval(), spec.input_size, spec), spec, num_threads=num_threads)
+    pose.name = name
+    return pose

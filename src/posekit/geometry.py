@@ -46,6 +46,8 @@ __all__ = [
     "letterbox",
     "unletterbox_boxes",
     "clip_boxes",
+    "as_boxes",
+    "box_iou",
 ]
 
 
@@ -396,3 +398,48 @@ def unletterbox_boxes(
     if image_shape is not None:
         b = clip_boxes(b, image_shape)
     return b
+
+
+# ----------------------------------------------------------------------------- box overlap
+
+
+def as_boxes(boxes: np.ndarray, name: str = "boxes") -> np.ndarray:
+    """``boxes`` as a float64 ``(N, 4)`` array (an empty 1-D input gives ``(0, 4)``).
+
+    Raises:
+        ValueError: any other shape (``name`` is used in the message).
+    """
+    arr = np.asarray(boxes, dtype=np.float64)
+    if arr.ndim == 1 and arr.size == 0:
+        arr = arr.reshape(0, 4)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(f"{name} must have shape (N, 4), got {arr.shape}")
+    return arr
+
+
+def box_iou(a: np.ndarray, b: np.ndarray, plus_one: bool = False) -> np.ndarray:
+    """Pairwise IoU of two sets of ``xyxy`` boxes.
+
+    Args:
+        a: boxes ``(N, 4)`` ``[x1, y1, x2, y2]``.
+        b: boxes ``(M, 4)``.
+        plus_one: inclusive-pixel convention (areas ``(x2-x1+1)(y2-y1+1)``),
+            as darknet / AlphaPose ``bbox_iou``; False is the continuous
+            convention of this module (torchvision, YOLOX).
+
+    Returns:
+        ``(N, M)`` float64 IoU. Pairs whose union is not positive (degenerate
+        boxes) get IoU 0.
+    """
+    a = as_boxes(a, "a")
+    b = as_boxes(b, "b")
+    off = 1.0 if plus_one else 0.0
+    area_a = (a[:, 2] - a[:, 0] + off) * (a[:, 3] - a[:, 1] + off)
+    area_b = (b[:, 2] - b[:, 0] + off) * (b[:, 3] - b[:, 1] + off)
+    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]) + off
+    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]) + off
+    inter = np.clip(iw, 0.0, None) * np.clip(ih, 0.0, None)
+    union = area_a[:, None] + area_b[None, :] - inter
+    out = np.zeros_like(inter)
+    np.divide(inter, union, out=out, where=union > 0)
+    return out

@@ -1,36 +1,95 @@
-"""Reading images safely and finding the images a user named.
+"""posekit's I/O layer: reading images, finding them, hashing and writing files safely.
 
-:func:`read_image` returns an 8-bit BGR image or raises :class:`ImageReadError`
-naming the file and the reason (missing, empty, not an image, truncated, ...).
-16-bit, RGBA and grayscale inputs are converted, never rejected.
+Ground floor: imports only numpy and OpenCV (no other posekit module), so the
+CLI, training, video and any service can share it.
+
+* :func:`read_image` / :func:`decode_image` -- an image file (or its bytes) as
+  ``(H, W, 3)`` uint8 BGR, or :class:`ImageReadError` naming the file and the
+  reason (missing, empty, not an image, truncated, ...). 16-bit, RGBA and
+  grayscale inputs are converted, never rejected. The EXIF orientation of
+  JPEG, PNG (``eXIf``) and WebP files is applied by default, so the pixels are
+  those a photo viewer shows; ``ignore_orientation=True`` keeps the stored
+  pixel frame (what COCO annotations and HRNet's
+  ``cv2.IMREAD_IGNORE_ORIENTATION`` use).
+* :func:`find_images` / :func:`natural_key` / :func:`image_ids_for` -- which
+  images a user named, in natural order (``img2`` before ``img10``).
+* :func:`sha256_file` -- hex digest of a file.
+* :func:`atomic_open`, :func:`atomic_write_bytes`, :func:`atomic_write_text`,
+  :func:`atomic_write_json` -- write through a temporary file in the same
+  folder (flushed and fsynced) and ``os.replace`` it into place, so a reader or
+  a crash never sees half a file; the temporary file is removed on failure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import hashlib
+import json
+import logging
 import os
 import re
+import secrets
+import struct
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable
+from typing import IO, Any, Literal, overload
 
 import cv2
 import numpy as np
 
-__all__ = ["ImageReadError", "IMAGE_EXTENSIONS", "read_image", "find_images", "image_ids_for"]
+__all__ = [
+    "ImageReadError",
+    "IMAGE_EXTENSIONS",
+    "read_image",
+    "decode_image",
+    "exif_orientation",
+    "apply_exif_orientation",
+    "find_images",
+    "natural_key",
+    "image_ids_for",
+    "sha256_file",
+    "atomic_open",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_json",
+]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+log = logging.getLogger(__name__)
+
+#: File name extensions (lower case) taken as images when a folder is listed.
+IMAGE_EXTENSIONS: tuple[str, ...] = (
+    ".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp",
+    ".jp2", ".pgm", ".ppm", ".pbm", ".pnm",
+)
 
 
-class ImageReadError(ValueError):
-    """An image file could not be used; ``path`` and ``reason`` say why."""
+class ImageReadError(ValueError, OSError):
+    """An image file could not be used; ``path`` and ``reason`` say why.
 
-    def __init__(self, path: str | os.PathLike, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = str(path)
+    A :class:`ValueError` (bad content) and an :class:`OSError` (file
+    problems), so handlers written for either keep working.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], reason: str = "") -> None:
+        # ``reason`` is optional so that code which rebuilds an exception from
+        # its message alone (torch's DataLoader workers) gets this type back.
+        super().__init__(f"{os.fspath(path)}: {reason}" if reason else os.fspath(path))
+        self.path = os.fspath(path)
         self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.reason))
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}" if self.reason else self.path
+
+
+# ----------------------------------------------------------------------------- reading images
 
 
 def _sniff(data: bytes) -> str | None:
+    """The image format from the file signature (``"jpeg"``, ``"png"``, ...) or None."""
     if data.startswith(b"\xff\xd8"):
         return "jpeg"
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -41,6 +100,10 @@ def _sniff(data: bytes) -> str | None:
         return "tiff"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
+    if data.startswith(b"\x00\x00\x00\x0cjP  \r\n\x87\n") or data.startswith(b"\xff\x4f\xff\x51"):
+        return "jpeg2000"
+    if len(data) >= 3 and data[:1] == b"P" and data[1:2] in b"1234567" and data[2:3] in b" \t\r\n":
+        return "pnm"
     return None
 
 
@@ -54,6 +117,7 @@ def _truncated(kind: str, data: bytes) -> bool:
 
 
 def _to_bgr8(img: np.ndarray) -> np.ndarray:
+    """Any decoded image ``(H, W)``, ``(H, W, 1|3|4)`` of any depth -> ``(H, W, 3)`` uint8 BGR."""
     if img.dtype == np.uint16:
         img = (img >> 8).astype(np.uint8)
     elif img.dtype != np.uint8:
@@ -67,46 +131,230 @@ def _to_bgr8(img: np.ndarray) -> np.ndarray:
     return img
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as ``(H, W, 3)`` uint8 BGR.
+_EXIF_PREFIX = b"Exif\x00\x00"
+_ORIENTATION_TAG = 0x0112
+
+
+def _jpeg_exif(data: bytes) -> bytes | None:
+    """The TIFF block of the first ``APP1 Exif`` segment (before the image data)."""
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            i += 2
+            continue
+        if marker in (0xDA, 0xD9):  # start of scan / end of image: no metadata after this
+            return None
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if length < 2:
+            return None
+        if marker == 0xE1 and data[i + 4 : i + 10] == _EXIF_PREFIX:
+            return data[i + 10 : i + 2 + length]
+        i += 2 + length
+    return None
+
+
+def _png_exif(data: bytes) -> bytes | None:
+    """The ``eXIf`` chunk (read when it comes before the image data, as browsers do)."""
+    i, n = 8, len(data)
+    while i + 8 <= n:
+        length = int.from_bytes(data[i : i + 4], "big")
+        ctype = data[i + 4 : i + 8]
+        if ctype == b"eXIf":
+            return data[i + 8 : i + 8 + length]
+        if ctype in (b"IDAT", b"IEND"):
+            return None
+        i += 12 + length
+    return None
+
+
+def _webp_exif(data: bytes) -> bytes | None:
+    """The ``EXIF`` chunk of a (VP8X extended) WebP file."""
+    i, n = 12, len(data)
+    while i + 8 <= n:
+        fourcc = data[i : i + 4]
+        size = int.from_bytes(data[i + 4 : i + 8], "little")
+        if fourcc == b"EXIF":
+            return data[i + 8 : i + 8 + size]
+        i += 8 + size + (size & 1)
+    return None
+
+
+def _tiff_orientation(block: bytes) -> int:
+    """The Orientation tag (0x0112) of IFD0 in an EXIF TIFF block; 1 when absent or invalid."""
+    if block.startswith(_EXIF_PREFIX):  # some PNG / WebP writers keep the JPEG prefix
+        block = block[len(_EXIF_PREFIX) :]
+    if len(block) < 8 or block[:2] not in (b"II", b"MM"):
+        return 1
+    order = "<" if block[:2] == b"II" else ">"
+    magic, ifd = struct.unpack_from(order + "HI", block, 2)
+    if magic != 42 or ifd + 2 > len(block):
+        return 1
+    (count,) = struct.unpack_from(order + "H", block, ifd)
+    for k in range(count):
+        entry = ifd + 2 + 12 * k
+        if entry + 12 > len(block):
+            break
+        tag, kind = struct.unpack_from(order + "HH", block, entry)
+        if tag != _ORIENTATION_TAG:
+            continue
+        if kind == 3:  # SHORT, the standard type
+            (value,) = struct.unpack_from(order + "H", block, entry + 8)
+        elif kind == 4:  # LONG
+            (value,) = struct.unpack_from(order + "I", block, entry + 8)
+        elif kind == 1:  # BYTE
+            value = block[entry + 8]
+        else:
+            return 1
+        return int(value) if 1 <= value <= 8 else 1
+    return 1
+
+
+def exif_orientation(data: bytes) -> int:
+    """The EXIF orientation (1..8) of an encoded JPEG, PNG or WebP image; 1 when absent.
+
+    Malformed metadata never raises: it counts as "no orientation" (1).
+    Other formats return 1: TIFF files are left to OpenCV's TIFF decoder,
+    which applies their orientation tag itself (8-bit images).
+    """
+    kind = _sniff(data)
+    reader = {"jpeg": _jpeg_exif, "png": _png_exif, "webp": _webp_exif}.get(kind or "")
+    if reader is None:
+        return 1
+    try:
+        block = reader(data)
+        return _tiff_orientation(block) if block else 1
+    except (struct.error, IndexError, ValueError):
+        return 1
+
+
+def apply_exif_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn a stored image ``(H, W[, C])`` into the frame its EXIF ``orientation`` (1..8) says to show.
+
+    Orientations 5-8 swap width and height (``(W, H[, C])``). The transforms
+    are OpenCV's (``ApplyExifOrientation``): 2 mirror, 3 rotate 180°,
+    4 flip vertically, 5 transpose, 6 rotate 90° clockwise, 7 transverse,
+    8 rotate 90° counter-clockwise. Returns a C-contiguous array (the input
+    itself for orientation 1 or an unknown value).
+    """
+    if orientation == 2:
+        out = image[:, ::-1]
+    elif orientation == 3:
+        out = image[::-1, ::-1]
+    elif orientation == 4:
+        out = image[::-1]
+    elif orientation == 5:
+        out = image.swapaxes(0, 1)
+    elif orientation == 6:
+        out = image.swapaxes(0, 1)[:, ::-1]
+    elif orientation == 7:
+        out = image.swapaxes(0, 1)[::-1, ::-1]
+    elif orientation == 8:
+        out = image.swapaxes(0, 1)[::-1]
+    else:
+        return image
+    return np.ascontiguousarray(out)
+
+
+def decode_image(
+    data: bytes, *, source: str | os.PathLike[str] = "<bytes>", ignore_orientation: bool = False
+) -> np.ndarray:
+    """Decode an encoded image (file contents, an upload) as ``(H, W, 3)`` uint8 BGR.
+
+    Args:
+        data: the encoded bytes.
+        source: name used in error messages (a path, an URL, ``"<bytes>"``).
+        ignore_orientation: keep the stored pixel frame instead of applying
+            the EXIF orientation (JPEG, PNG ``eXIf``, WebP).
 
     Raises:
-        ImageReadError: the file is missing, empty, not a supported image,
-            truncated, or cannot be decoded.
+        ImageReadError: empty data, not a supported image, truncated, or
+            cannot be decoded.
+    """
+    if not data:
+        raise ImageReadError(source, "empty file")
+    kind = _sniff(data)
+    if kind is None:
+        raise ImageReadError(source, "not an image (unrecognised file signature)")
+    if _truncated(kind, data):
+        raise ImageReadError(source, f"truncated {kind.upper()} file")
+    # IMREAD_UNCHANGED keeps 16-bit / alpha / gray as stored and never applies
+    # the orientation itself, so the orientation is handled here, one way.
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None or img.size == 0:
+        raise ImageReadError(source, f"corrupt {kind.upper()} data (decoder failed)")
+    img = _to_bgr8(img)
+    if not ignore_orientation:
+        orientation = exif_orientation(data)
+        if orientation != 1:
+            log.debug("%s: EXIF orientation %d applied", os.fspath(source), orientation)
+            img = apply_exif_orientation(img, orientation)
+    return img
+
+
+def read_image(path: str | os.PathLike[str], *, ignore_orientation: bool = False) -> np.ndarray:
+    """Read an image file as ``(H, W, 3)`` uint8 BGR, EXIF orientation applied.
+
+    The bytes are read with Python's file I/O and decoded from memory, so
+    any file name the OS accepts works (non-ASCII, odd characters).
+
+    Args:
+        path: the image file.
+        ignore_orientation: return the stored pixel frame (ignore the EXIF
+            orientation). COCO annotations are in that frame: training and
+            COCO evaluation read with ``True`` (HRNet:
+            ``cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION``). TIFF
+            files are the exception: OpenCV's TIFF decoder applies their
+            orientation tag itself, whatever this says.
+
+    Raises:
+        ImageReadError: the file is missing, unreadable, empty, not a
+            supported image, truncated, or cannot be decoded.
     """
     p = Path(path)
     try:
         data = p.read_bytes()
     except FileNotFoundError:
         raise ImageReadError(p, "file not found") from None
+    except IsADirectoryError:
+        raise ImageReadError(p, "is a directory, not a file") from None
     except OSError as exc:
         raise ImageReadError(p, f"cannot read file ({exc.strerror or exc})") from None
-    if not data:
-        raise ImageReadError(p, "empty file")
-    kind = _sniff(data)
-    if kind is None:
-        raise ImageReadError(p, "not an image (unrecognised file signature)")
-    if _truncated(kind, data):
-        raise ImageReadError(p, f"truncated {kind.upper()} file")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None or img.size == 0:
-        raise ImageReadError(p, f"corrupt {kind.upper()} data (decoder failed)")
-    return _to_bgr8(img)
+    return decode_image(data, source=p, ignore_orientation=ignore_orientation)
 
 
-def find_images(inputs: Iterable[str | os.PathLike], recursive: bool = False) -> list[Path]:
+# ----------------------------------------------------------------------------- finding images
+
+
+def natural_key(name: str) -> tuple[tuple[str | int, ...], str]:
+    """Sort key that orders ``frame2.png`` before ``frame10.png``, case-insensitively.
+
+    Digit runs compare as numbers, the rest case-folded; names that differ only
+    in case keep a fixed (code point) order.
+    """
+    parts = tuple(int(t) if t.isdigit() else t.casefold() for t in re.split(r"(\d+)", name))
+    return parts, name
+
+
+def find_images(inputs: Iterable[str | os.PathLike[str]], recursive: bool = False) -> list[Path]:
     """Expand files, folders and glob patterns into a sorted, de-duplicated list of paths.
 
     Folders contribute files with an image extension (:data:`IMAGE_EXTENSIONS`,
     any case); files named explicitly are kept whatever their extension so
-    that a bad one is reported rather than silently skipped.
+    that a bad one is reported rather than silently skipped. Sorted by folder,
+    then :func:`natural_key` of the name.
 
     Raises:
         FileNotFoundError: an input names nothing that exists.
     """
     found: list[Path] = []
     for item in inputs:
-        s = str(item)
+        s = os.fspath(item)
         p = Path(s)
         if p.is_dir():
             pattern = "**/*" if recursive else "*"
@@ -118,11 +366,7 @@ def find_images(inputs: Iterable[str | os.PathLike], recursive: bool = False) ->
         else:
             raise FileNotFoundError(f"input {s!r} does not exist")
     unique = {q.resolve(): q for q in found}
-    return sorted(unique.values(), key=lambda q: (str(q.parent), _natural_key(q.name)))
-
-
-def _natural_key(name: str) -> list:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+    return sorted(unique.values(), key=lambda q: (str(q.parent), natural_key(q.name)))
 
 
 def image_ids_for(paths: list[Path]) -> dict[Path, int]:
@@ -132,3 +376,128 @@ def image_ids_for(paths: list[Path]) -> dict[Path, int]:
     if stems and all(s.isdigit() for s in stems) and len({int(s) for s in stems}) == len(stems):
         return {p: int(p.stem) for p in paths}
     return {p: i + 1 for i, p in enumerate(paths)}
+
+
+# ----------------------------------------------------------------------------- hashing
+
+
+def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
+    """Lower-case hex sha256 of a file's bytes (read in ``chunk_size`` pieces)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------- atomic writes
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; best effort)."""
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@overload
+def atomic_open(
+    path: str | os.PathLike[str], mode: Literal["wb"] = ..., *, encoding: None = ..., fsync: bool = ...
+) -> contextlib.AbstractContextManager[IO[bytes]]: ...
+@overload
+def atomic_open(
+    path: str | os.PathLike[str], mode: Literal["w"], *, encoding: str | None = ..., fsync: bool = ...
+) -> contextlib.AbstractContextManager[IO[str]]: ...
+
+
+def atomic_open(
+    path: str | os.PathLike[str], mode: str = "wb", *, encoding: str | None = None, fsync: bool = True
+) -> contextlib.AbstractContextManager[IO[Any]]:
+    """Open ``path`` for writing so that it appears complete or not at all.
+
+    Yields a file object on a new temporary file in the same folder
+    (``NAME.<random>.tmp``, created with the usual permissions). When the
+    block ends normally the file is flushed, fsynced (``fsync=True``) and
+    moved over ``path`` with ``os.replace``; when it raises, the temporary
+    file is removed and ``path`` is left as it was.
+
+    Args:
+        path: the destination (its folder must exist).
+        mode: ``"wb"`` (bytes) or ``"w"`` (text).
+        encoding: text encoding (``"w"`` only; default UTF-8).
+        fsync: flush the data to disk before the rename (and the rename after).
+
+    Example::
+
+        with atomic_open("best.pth") as f:
+            torch.save(state, f)
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open mode must be 'w' or 'wb', got {mode!r}")
+    if mode == "wb" and encoding is not None:
+        raise ValueError("encoding is only valid with mode 'w'")
+    return _atomic_open(Path(path), mode, "utf-8" if mode == "w" and encoding is None else encoding, fsync)
+
+
+@contextlib.contextmanager
+def _atomic_open(target: Path, mode: str, encoding: str | None, fsync: bool) -> Iterator[IO[Any]]:
+    tmp = target.with_name(f"{target.name}.{secrets.token_hex(4)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(tmp, flags, 0o666)  # 0o666 & ~umask, as open() would
+    try:
+        f = os.fdopen(fd, mode, encoding=encoding)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    try:
+        with f:
+            yield f
+            f.flush()
+            if fsync:
+                os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if fsync:
+        _fsync_dir(target.parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | bytearray | memoryview, *,
+                       fsync: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_open`); returns the path."""
+    with atomic_open(path, "wb", fsync=fsync) as f:
+        f.write(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8",
+                      fsync: bool = True) -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_open`); returns the path."""
+    with atomic_open(path, "w", encoding=encoding, fsync=fsync) as f:
+        f.write(text)
+    return Path(path)
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, fsync: bool = True, **dump_kwargs: Any) -> Path:
+    """Write ``obj`` as JSON (``json.dump(obj, f, **dump_kwargs)`` and a final newline) atomically.
+
+    Nothing is left behind when ``obj`` cannot be serialised: ``path`` keeps
+    its previous content and the temporary file is removed.
+    """
+    with atomic_open(path, "w", encoding="utf-8", fsync=fsync) as f:
+        json.dump(obj, f, **dump_kwargs)
+        f.write("\n")
+    return Path(path)

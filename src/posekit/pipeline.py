@@ -2,7 +2,8 @@
 
 detect -> crop -> network -> decode -> map back -> pose NMS. Each stage is a
 function or object from its own module; this class only chains them and times
-each stage (:attr:`PoseEstimator.timer`).
+each stage (:attr:`PoseEstimator.timer`). Everything after the network is the
+top-down tail of :mod:`posekit.pose.topdown`, shared with training validation.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from posekit import geometry
 from posekit.detect.onnx_detectors import DetectorConfig
 from posekit.factory import build_detector, build_pose_model
 from posekit.io import read_image
 from posekit.pose.crop import crop_people
-from posekit.pose.decode import decode_outputs, merge_flipped
-from posekit.posenms import PoseNMSParams, oks_nms, pose_nms, rescore_hrnet
+from posekit.pose import topdown
+from posekit.pose.topdown import POSE_NMS_METHODS, TopDownConfig
+from posekit.posenms import PoseNMSParams
 from posekit.schema import get_schema
 from posekit.structures import Poses
 from posekit.timing import StageTimer
@@ -27,8 +28,6 @@ from posekit.timing import StageTimer
 __all__ = ["PoseEstimator", "POSE_NMS_METHODS"]
 
 log = logging.getLogger(__name__)
-
-POSE_NMS_METHODS = ("parametric", "oks", "none")
 
 
 class PoseEstimator:
@@ -47,9 +46,10 @@ class PoseEstimator:
         decode: heatmap decoder (default: the model's, see :data:`posekit.codec.DECODERS`).
         output: ``"heatmaps"`` or ``"keypoints"`` for models with both (MoveNet).
         flip_test: also run mirrored crops and average (default on, as HRNet's test
-            configs; dev-set AP 0.607 with, 0.597 without, at twice the network time).
-        pose_nms: ``"oks"`` (HRNet OKS-NMS on rescored poses, the default: on the dev set
-            it beat AlphaPose's parametric NMS with MoveNet, AP 0.590 vs 0.580),
+            configs; dev-set AP 0.608 with, 0.597 without, at twice the network time).
+        pose_nms: ``"oks"`` (HRNet OKS-NMS on rescored poses, areas of the padded crop
+            regions, the default: on the dev set it beat AlphaPose's parametric NMS with
+            MoveNet Thunder, AP 0.6079 vs 0.6045; see :mod:`posekit.pose.topdown`),
             ``"parametric"`` (AlphaPose) or ``"none"``.
         nms_params: AlphaPose pose-NMS constants.
         oks_thresh: OKS-NMS threshold.
@@ -104,23 +104,41 @@ class PoseEstimator:
         with self.timer("detect"):
             return self.detector(image)
 
+    @property
+    def tail_config(self) -> TopDownConfig:
+        """The settings of the top-down tail (:mod:`posekit.pose.topdown`) from this estimator's options."""
+        return TopDownConfig(
+            decoder=self.decode_method if self.spec.output == "heatmaps" else None,
+            pose_nms=self.pose_nms, oks_thresh=self.oks_thresh, nms_params=self.nms_params,
+        )
+
     def estimate(self, image: np.ndarray, boxes: np.ndarray, box_scores: np.ndarray) -> Poses:
-        """Poses for given person boxes: crop -> network -> decode -> map back -> pose NMS."""
+        """Poses for given person boxes: crop -> network -> decode -> map back -> pose NMS.
+
+        Args:
+            image: ``(H, W, 3)`` BGR uint8.
+            boxes: ``(N, 4)`` xyxy person boxes.
+            box_scores: ``(N,)``.
+
+        Returns:
+            the poses after pose NMS (:func:`posekit.pose.topdown.suppress`), best first.
+        """
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         box_scores = np.asarray(box_scores, np.float64).reshape(-1)
         if len(boxes) == 0:
             return Poses.empty(self.schema)
+        config = self.tail_config
         with self.timer("crop"):
             crops, matrices = crop_people(image, boxes, self.spec)
         with self.timer("network"):
-            outputs = self._run_network(crops)
+            outputs, flipped = self._run_network(crops)
         with self.timer("decode"):
-            decoded = decode_outputs(outputs, self.spec, self.decode_method)
+            decoded = topdown.decode_crops(outputs, config.codec(self.spec), flipped=flipped,
+                                           flip_index=self.schema.flip_index())
         with self.timer("map_back"):
-            keypoints = geometry.apply_affine(decoded.keypoints, geometry.invert_affine(matrices))
-            keypoints = keypoints + decoded.image_offset
+            keypoints = decoded.to_image(matrices)
         with self.timer("pose_nms"):
-            return self._suppress(boxes, box_scores, keypoints, decoded.scores)
+            return topdown.suppress(boxes, box_scores, keypoints, decoded.scores, self.spec, self.schema, config)
 
     def __call__(self, image: np.ndarray | str | os.PathLike) -> Poses:
         """Poses of every person in a BGR image (or an image file)."""
@@ -141,30 +159,15 @@ class PoseEstimator:
 
     # ------------------------------------------------------------------ helpers
 
-    def _run_network(self, crops: np.ndarray) -> np.ndarray:
-        outs = []
+    def _run_network(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Crops ``(N, H, W, 3)`` BGR -> network outputs and, with flip test, the mirrored crops' outputs."""
+        outs, flips = [], []
         for start in range(0, len(crops), self.batch_size):
             batch = crops[start : start + self.batch_size]
-            out = self.pose_model.run(self.spec.preprocess(batch))
+            outs.append(self.pose_model.run(self.spec.preprocess(batch)))
             if self.flip_test:
-                flipped = self.pose_model.run(self.spec.preprocess(batch[:, :, ::-1]))
-                out = merge_flipped(out, flipped, self.spec, self.schema.flip_index())
-            outs.append(out)
-        return np.concatenate(outs, axis=0)
-
-    def _suppress(
-        self, boxes: np.ndarray, box_scores: np.ndarray, keypoints: np.ndarray, kp_scores: np.ndarray
-    ) -> Poses:
-        if self.pose_nms == "parametric":
-            r = pose_nms(boxes, box_scores, keypoints, kp_scores, self.nms_params)
-            return Poses(r.boxes, r.box_scores, r.keypoints, r.keypoint_scores, r.proposal_scores, schema=self.schema)
-        scores = rescore_hrnet(box_scores, kp_scores, self.spec.rescore_thresh)
-        if self.pose_nms == "oks":
-            areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-            keep = oks_nms(keypoints, kp_scores, areas, scores, self.schema.sigmas_array(), self.oks_thresh)
-        else:
-            keep = np.argsort(-scores, kind="stable")
-        return Poses(boxes[keep], box_scores[keep], keypoints[keep], kp_scores[keep], scores[keep], schema=self.schema)
+                flips.append(self.pose_model.run(self.spec.preprocess(batch[:, :, ::-1])))
+        return np.concatenate(outs, axis=0), np.concatenate(flips, axis=0) if flips else None
 
     def __repr__(self) -> str:
         return (

@@ -47,12 +47,20 @@ Greedy by score; a candidate is suppressed when its OKS with the kept pose is
 ``e_k = d_k² / (2 sigma_k)² / ((a_kept + a_cand)/2 + eps) / 2``,
 ``OKS = mean_k exp(-e_k)``.
 
+Greedy suppression
+------------------
+:func:`greedy_suppress` is the one greedy NMS loop of posekit: OKS-NMS here
+and the detectors' box NMS (:func:`posekit.detect.postprocess.nms`) differ
+only in their overlap measure and whether an overlap equal to the threshold
+suppresses.
+
 All functions are pure numpy, never modify their inputs and keep no state.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,6 +72,7 @@ __all__ = [
     "pck_match_count",
     "merge_pose_cluster",
     "pose_nms",
+    "greedy_suppress",
     "oks_overlaps",
     "oks_nms",
     "rescore_hrnet",
@@ -381,6 +390,52 @@ def pose_nms(
 # ----------------------------------------------------------------------------- HRNet OKS-NMS
 
 
+def greedy_suppress(
+    scores: np.ndarray,
+    overlap: Callable[[int, np.ndarray], np.ndarray],
+    thresh: float,
+    *,
+    suppress_equal: bool,
+) -> np.ndarray:
+    """Greedy non-maximum suppression with any overlap measure.
+
+    Candidates are visited by ``scores`` descending (stable sort: ties keep
+    input order). The best remaining candidate ``i`` is kept and every
+    remaining candidate whose overlap with it exceeds ``thresh`` is removed;
+    ``suppress_equal`` decides an overlap exactly at ``thresh``:
+
+    * ``True``: ``overlap >= thresh`` suppresses (AlphaPose / darknet box NMS);
+    * ``False``: ``overlap > thresh`` suppresses (HRNet OKS-NMS, torchvision).
+
+    A NaN overlap suppresses either way.
+
+    Args:
+        scores: ``(N,)`` candidate scores.
+        overlap: ``overlap(i, rest)`` -> ``(R,)`` overlaps of candidate ``i``
+            with the candidates ``rest`` (``(R,)`` int64 indices into the
+            input, ``R >= 1``, ``i`` not among them). Called once per kept
+            candidate that still has others remaining.
+        thresh: overlap threshold.
+        suppress_equal: whether ``overlap == thresh`` suppresses.
+
+    Returns:
+        ``(M,)`` int64 indices of the kept candidates, in visiting order
+        (descending score).
+    """
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    order = np.argsort(-s, kind="stable")
+    keep: list[int] = []
+    while order.size > 0:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        if rest.size == 0:
+            break
+        ovr = np.asarray(overlap(i, rest)).reshape(-1)
+        order = rest[ovr < thresh] if suppress_equal else rest[ovr <= thresh]
+    return np.asarray(keep, dtype=np.int64)
+
+
 def oks_overlaps(
     ref_keypoints: np.ndarray,
     keypoints: np.ndarray,
@@ -481,25 +536,10 @@ def oks_nms(
     if s.shape[0] != n or a.shape[0] != n:
         raise ValueError(f"scores ({s.shape[0]}) and areas ({a.shape[0]}) must have {n} entries")
 
-    order = np.argsort(-s, kind="stable")
-    keep: list[int] = []
-    while order.size > 0:
-        i = int(order[0])
-        keep.append(i)
-        rest = order[1:]
-        if rest.size == 0:
-            break
-        ovr = oks_overlaps(
-            kp[i],
-            kp[rest],
-            a[i],
-            a[rest],
-            sigmas,
-            None if ks is None else ks[rest],
-            in_vis_thresh,
-        )
-        order = rest[ovr <= thresh]
-    return np.asarray(keep, dtype=np.int64)
+    def overlap(i: int, rest: np.ndarray) -> np.ndarray:
+        return oks_overlaps(kp[i], kp[rest], a[i], a[rest], sigmas, None if ks is None else ks[rest], in_vis_thresh)
+
+    return greedy_suppress(s, overlap, thresh, suppress_equal=False)
 
 
 def rescore_hrnet(box_scores: np.ndarray, keypoint_scores: np.ndarray, thresh: float = 0.2) -> np.ndarray:

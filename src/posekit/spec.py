@@ -1,9 +1,19 @@
-"""The contract of a single-person pose model.
+"""The contracts of the networks: what goes in, what comes out.
 
-A :class:`PoseModelSpec` says everything the pipeline needs to feed a pose
-network and read its output, independent of the runtime (ONNX Runtime or
-torch): crop convention, input size and layout, pixel normalisation, and what
-comes out (heatmaps at a stride, or keypoints already decoded).
+A model's preprocessing travels with its weights: every catalogue entry (see
+:mod:`posekit.catalog`), every exported ONNX file (metadata
+:data:`SPEC_METADATA_KEY`) and every training checkpoint carries its spec, and
+networks never read configuration.
+
+* :class:`PoseModelSpec` says everything the pipeline needs to feed a
+  single-person pose network and read its output, independent of the runtime
+  (ONNX Runtime or torch): crop convention, input size and layout, pixel
+  normalisation, and what comes out (heatmaps at a stride, or keypoints already
+  decoded).
+* :class:`DetectorSpec` does the same for a person detector: resize mode, pad
+  value, colour order, normalisation and which output decoder reads its tensors.
+
+Pure data and numpy; imports nothing else from posekit.
 """
 
 from __future__ import annotations
@@ -13,7 +23,19 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["CropConfig", "PoseModelSpec", "IMAGENET_MEAN", "IMAGENET_STD", "ALPHAPOSE_MEAN"]
+__all__ = [
+    "CropConfig",
+    "PoseModelSpec",
+    "DetectorSpec",
+    "SPEC_METADATA_KEY",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "ALPHAPOSE_MEAN",
+    "ALPHAPOSE_STD",
+]
+
+#: ONNX metadata key holding ``PoseModelSpec.to_json()`` in files written by ``posekit export``.
+SPEC_METADATA_KEY = "posekit.spec"
 
 #: ImageNet statistics in 0..255 units, RGB order.
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
@@ -21,6 +43,28 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 #: AlphaPose subtracts (0.406, 0.457, 0.480) from RGB/255 and does not divide.
 ALPHAPOSE_MEAN = (0.406 * 255.0, 0.457 * 255.0, 0.480 * 255.0)
 ALPHAPOSE_STD = (255.0, 255.0, 255.0)
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def _check_pixels(channel_order: str, mean, std) -> None:
+    _check_choice("channel_order", channel_order, ("RGB", "BGR"))
+    if (mean is None) != (std is None):
+        raise ValueError("mean and std must both be given or both be None")
+
+
+def normalise_pixels(pixels_bgr: np.ndarray, channel_order: str, mean, std) -> np.ndarray:
+    """BGR pixels ``(..., 3)`` -> ``channel_order``, then ``(x - mean) / std`` in float32 if ``mean`` is set.
+
+    Without ``mean`` the pixels keep their dtype (a network may take raw uint8 / int32 values).
+    """
+    x = pixels_bgr[..., ::-1] if channel_order == "RGB" else pixels_bgr
+    if mean is not None:
+        x = (x.astype(np.float32) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return x
 
 
 @dataclass(frozen=True)
@@ -100,14 +144,9 @@ class PoseModelSpec:
     rescore_thresh: float = 0.2
 
     def __post_init__(self) -> None:
-        if self.layout not in ("NCHW", "NHWC"):
-            raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {self.layout!r}")
-        if self.channel_order not in ("RGB", "BGR"):
-            raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {self.channel_order!r}")
-        if self.output not in ("heatmaps", "keypoints"):
-            raise ValueError(f"output must be 'heatmaps' or 'keypoints', got {self.output!r}")
-        if (self.mean is None) != (self.std is None):
-            raise ValueError("mean and std must both be given or both be None")
+        _check_choice("layout", self.layout, ("NCHW", "NHWC"))
+        _check_choice("output", self.output, ("heatmaps", "keypoints"))
+        _check_pixels(self.channel_order, self.mean, self.std)
 
     @property
     def aspect_ratio(self) -> float:
@@ -142,11 +181,60 @@ class PoseModelSpec:
 
         Returns ``(N, 3, H, W)`` or ``(N, H, W, 3)`` in ``self.dtype``.
         """
-        x = crops_bgr
-        if self.channel_order == "RGB":
-            x = x[..., ::-1]
-        if self.mean is not None:
-            x = (x.astype(np.float32) - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        x = normalise_pixels(crops_bgr, self.channel_order, self.mean, self.std)
         if self.layout == "NCHW":
             x = x.transpose(0, 3, 1, 2)
         return np.ascontiguousarray(x, dtype=np.dtype(self.dtype))
+
+
+#: Detector resize modes: keep-ratio letterbox with the image in the top-left corner
+#: (YOLOX, RTMDet), centred (YOLOv3 / darknet), or a plain stretch to the input size (PP-PicoDet).
+RESIZE_MODES = ("letterbox_topleft", "letterbox_center", "stretch")
+#: Detector output decoders: the raw YOLOX head (grid units, obj and class scores), YOLO rows
+#: already in input pixels (``[cx, cy, w, h, obj, cls...]``, YOLOv3 / darknet), decoded boxes +
+#: per-class scores without NMS (PP-PicoDet), or end-to-end detections after NMS inside the
+#: graph (mmdeploy RTMDet: ``dets (1, N, 5)``, ``labels (1, N)``).
+DETECTOR_DECODERS = ("yolox_grid", "yolo_rows", "boxes_scores", "end2end")
+_INTERPOLATIONS = ("linear", "cubic", "area", "nearest")
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """Input/output contract of a person detector.
+
+    Attributes:
+        input_size: ``(width, height)`` of the network input.
+        resize: one of :data:`RESIZE_MODES`.
+        pad_value: value of letterbox padding pixels.
+        interpolation: resize interpolation (``"linear"``, ``"cubic"``, ...).
+        channel_order: ``"RGB"`` or ``"BGR"``.
+        mean, std: per-channel normalisation in 0..255 units, in ``channel_order``;
+            ``None`` feeds raw 0..255 values.
+        decoder: one of :data:`DETECTOR_DECODERS`.
+        person_class: index of the person class in the network's classes.
+    """
+
+    input_size: tuple[int, int]
+    resize: str = "letterbox_topleft"
+    pad_value: float = 114.0
+    interpolation: str = "linear"
+    channel_order: str = "BGR"
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    decoder: str = "yolox_grid"
+    person_class: int = 0
+
+    def __post_init__(self) -> None:
+        _check_choice("resize", self.resize, RESIZE_MODES)
+        _check_choice("decoder", self.decoder, DETECTOR_DECODERS)
+        _check_choice("interpolation", self.interpolation, _INTERPOLATIONS)
+        _check_pixels(self.channel_order, self.mean, self.std)
+
+    def with_(self, **changes) -> "DetectorSpec":
+        """A copy with some fields replaced."""
+        return replace(self, **changes)
+
+    def normalise(self, image_bgr: np.ndarray) -> np.ndarray:
+        """A resized BGR uint8 input ``(H_in, W_in, 3)`` -> the network tensor ``(1, 3, H_in, W_in)`` float32."""
+        x = normalise_pixels(image_bgr, self.channel_order, self.mean, self.std).astype(np.float32, copy=False)
+        return np.ascontiguousarray(x.transpose(2, 0, 1)[None])

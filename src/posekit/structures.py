@@ -99,10 +99,13 @@ class Poses:
     def to_coco(self, image_id: int, category_id: int = 1, decimals: int = 2) -> list[dict]:
         """COCO keypoint results: ``[{"image_id", "category_id", "keypoints": [x, y, s]*K, "score"}]``.
 
-        The third value of each keypoint is its score (as HRNet writes it). No
-        ``bbox`` is written: COCO's loader would then take the result's area from
-        the detector box instead of the keypoint extent (HRNet and AlphaPose
-        write none either).
+        The one COCO results writer of posekit (``posekit predict``, training
+        validation / ``posekit val``, the benchmarks). The third value of each
+        keypoint is its score (as HRNet writes it). Keypoint coordinates and
+        scores are rounded to ``decimals`` (2: 0.01 px is far below any OKS
+        scale), the pose score to 5 decimals. No ``bbox`` is written: COCO's
+        loader would then take the result's area from the detector box instead
+        of the keypoint extent (HRNet and AlphaPose write none either).
         """
         out = []
         for i in range(len(self)):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from posekit import hub
+from posekit import catalog
 from posekit.cli import SUBCOMMANDS, main
 from posekit.evaluation import STAT_NAMES
 
@@ -100,17 +100,17 @@ def test_models_lists_present_files(models_dir, capsys):
     assert main(["models", "--models-dir", str(models_dir)]) == 0
     out = capsys.readouterr().out
     assert str(models_dir) in out
-    for m in hub.list_model_files():
+    for m in catalog.list_entries(runtime="onnx"):
         line = next(line for line in out.splitlines() if line.startswith(m.name + " "))
-        assert "present" in line and m.filename in line
+        assert "present" in line and m.file.name in line
 
 
 def test_models_reports_missing_and_corrupt(tmp_path, models_dir, capsys):
-    bad = hub.MODEL_FILES["yolox_nano"].filename
+    bad = catalog.get("yolox_nano").file.name
     (tmp_path / bad).write_bytes(b"not a model")
     assert main(["models", "--models-dir", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    status = {m.name: next(line for line in lines if line.startswith(m.name + " ")) for m in hub.list_model_files()}
+    status = {m.name: next(line for line in lines if line.startswith(m.name + " ")) for m in catalog.list_entries(runtime="onnx")}
     assert "corrupt" in status["yolox_nano"]
     assert "missing" in status["movenet_thunder"]
     assert main(["models", "--models-dir", str(tmp_path), "--no-verify"]) == 0

@@ -5,42 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posekit.detect.postprocess import YoloPostprocessConfig, box_iou, nms, yolo_postprocess
+from posekit.detect.postprocess import YoloPostprocessConfig, nms, yolo_postprocess
+from posekit.geometry import box_iou
 
 
 def _row(cx, cy, w, h, obj, cls):
     return [cx, cy, w, h, obj, *cls]
-
-
-# ----------------------------------------------------------------------------- box_iou
-
-
-def test_box_iou_continuous_by_hand():
-    a = np.array([[0.0, 0.0, 9.0, 9.0]])
-    b = np.array([[5.0, 5.0, 14.0, 14.0], [20.0, 20.0, 30.0, 30.0], [0.0, 0.0, 9.0, 9.0]])
-    iou = box_iou(a, b)
-    assert iou.shape == (1, 3)
-    # areas 81, intersection 4 x 4 = 16
-    np.testing.assert_allclose(iou[0], [16.0 / (81 + 81 - 16), 0.0, 1.0])
-
-
-def test_box_iou_plus_one_by_hand():
-    a = np.array([[0.0, 0.0, 9.0, 9.0]])
-    b = np.array([[5.0, 5.0, 14.0, 14.0], [10.0, 0.0, 19.0, 9.0], [9.0, 9.0, 20.0, 20.0]])
-    iou = box_iou(a, b, plus_one=True)
-    # inclusive pixels: areas 10*10 = 100; intersection 5*5 = 25
-    # second box touches at x = 9/10: inclusive width 9 - 10 + 1 = 0 -> 0
-    # third box shares the single pixel (9, 9): 1 / (100 + 144 - 1)
-    np.testing.assert_allclose(iou[0], [25.0 / 175.0, 0.0, 1.0 / 243.0])
-    # the same shared-corner pair has zero IoU in the continuous convention
-    assert box_iou(a, b[2:])[0, 0] == 0.0
-
-
-def test_box_iou_degenerate_and_empty():
-    assert box_iou(np.zeros((0, 4)), np.zeros((3, 4))).shape == (0, 3)
-    # zero-area boxes: union 0 -> IoU 0, no warning
-    z = np.array([[1.0, 1.0, 1.0, 1.0]])
-    assert box_iou(z, z)[0, 0] == 0.0
 
 
 # ----------------------------------------------------------------------------- nms

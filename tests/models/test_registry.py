@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from posekit.spec import DetectorSpec
 from posekit.models.registry import PretrainedConfig, create_model, get_pretrained_config, list_models
 from posekit.spec import ALPHAPOSE_MEAN, ALPHAPOSE_STD, PoseModelSpec
 
@@ -70,7 +71,7 @@ def test_known_sha256_and_detector_config() -> None:
         "19bc083708bb8d873211e50d85d56344c10290c6e8b564c813fdde09645c4c1c"
     )
     yolo = get_pretrained_config("yolov3_spp")
-    assert yolo.task == "detection" and yolo.spec is None and yolo.input_size == (608, 608)
+    assert yolo.task == "detection" and isinstance(yolo.spec, DetectorSpec) and yolo.input_size == (608, 608)
     assert yolo.checkpoint_file == "yolov3-spp.weights"
     with pytest.raises(ValueError):
         dataclasses.replace(yolo, task="pose")  # pose networks need a spec
@@ -120,10 +121,12 @@ def test_yolov3_builder() -> None:
 
 
 def test_torch_pose_model_runs_preprocessed_crops() -> None:
+    from posekit.factory import build_pose_model
     from posekit.pose.torch_model import TorchPoseModel
 
-    runner = TorchPoseModel.from_registry("hrnet_w32_256x192", width=8)
-    assert runner.spec == get_pretrained_config("hrnet_w32_256x192").spec
+    spec = get_pretrained_config("hrnet_w32_256x192").spec
+    runner = TorchPoseModel(create_model("hrnet_w32_256x192", width=8), spec)
+    assert runner.spec == spec
     crops = np.random.default_rng(0).integers(0, 256, (2, 256, 192, 3), dtype=np.uint8)
     inputs = runner.spec.preprocess(crops)
     heatmaps = runner.run(inputs)
@@ -132,5 +135,5 @@ def test_torch_pose_model_runs_preprocessed_crops() -> None:
         direct = runner.module(torch.from_numpy(inputs)).numpy()
     np.testing.assert_allclose(heatmaps, direct, rtol=1e-5, atol=1e-6)
     assert runner.run(inputs[:0]).shape[0] == 0
-    with pytest.raises(ValueError):
-        TorchPoseModel.from_registry("yolov3_spp")
+    with pytest.raises(ValueError):  # a detector is not a pose model
+        build_pose_model("yolov3_spp", runtime="torch")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,3 +168,15 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     inter = iw * ih
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+def world(n: int) -> dict[int, dict[int, np.ndarray]]:
+    """``n`` frames of two people walking towards each other: ``{frame: {person: keypoints (17, 2)}}``."""
+    return {t: {0: person(60 + 2 * t, 120, 90), 1: person(240 - 2 * t, 125, 85)} for t in range(n)}
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The records of a JSON-lines file (which must end with a newline unless empty)."""
+    text = path.read_text()
+    assert text.endswith("\n") or text == ""
+    return [json.loads(line) for line in text.splitlines()]

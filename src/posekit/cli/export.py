@@ -1,4 +1,4 @@
-"""``posekit export``: write a registered network (with its weights) as ONNX."""
+"""``posekit export``: write a catalogue network (with its weights) or a ``posekit train`` checkpoint as ONNX."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ __all__ = ["register", "run"]
 
 log = logging.getLogger(__name__)
 
-_HELP = "export a registered PyTorch network to ONNX (needs torch and onnx)"
+_HELP = "export a PyTorch network (catalogue name + checkpoint, or a posekit train checkpoint) to ONNX"
 _EPILOG = """\
 examples:
   posekit export hrnet_w32_256x192 --checkpoint pose_hrnet_w32_256x192.pth --out hrnet_w32.onnx
   posekit export fastpose_res50_256x192 --checkpoint fast_res50_256x192.pth --out fastpose.onnx
+  posekit export runs/tiny/best.pth --out tiny.onnx      # a checkpoint written by posekit train
 Pose networks carry their crop/normalisation contract as ONNX metadata 'posekit.spec',
 so 'posekit predict --pose-model FILE.onnx' needs no further options.
 Run 'posekit models' or see posekit.models.list_models() for the names.
@@ -24,7 +25,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     parser = subparsers.add_parser(
         "export", help=_HELP, description=_HELP, epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("model", metavar="MODEL", help="registered network name, e.g. hrnet_w32_256x192")
+    parser.add_argument("model", metavar="MODEL",
+                        help="catalogue network name (e.g. hrnet_w32_256x192) or a posekit train checkpoint (.pth)")
     parser.add_argument("--checkpoint", metavar="F", help="official checkpoint (.pth, or .weights for yolov3_spp)")
     parser.add_argument("--sha256", help="verify the checkpoint against this sha256 first")
     parser.add_argument("--out", required=True, metavar="FILE", help="output .onnx path")
@@ -36,8 +38,12 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build, load and export; returns the exit code."""
+    from pathlib import Path
+
     from posekit.models.registry import get_pretrained_config, list_models
 
+    if Path(args.model).suffix.lower() in (".pth", ".pt") and Path(args.model).is_file():
+        return _run_trained(args)
     try:
         config = get_pretrained_config(args.model)
     except KeyError:
@@ -69,4 +75,27 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return 1
     log.info("wrote %s (licence of the weights: %s)", path, config.license)
+    return 0
+
+
+def _run_trained(args: argparse.Namespace) -> int:
+    """Export a ``posekit train`` checkpoint with the network name and spec stored in it."""
+    if args.checkpoint or args.input_size or args.sha256:
+        log.error("%s is a posekit train checkpoint: --checkpoint, --sha256 and --input-size do not apply", args.model)
+        return 2
+    try:
+        import onnx  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as exc:
+        log.error("posekit export needs torch and onnx (pip install 'posekit[torch]'): %s", exc)
+        return 1
+    from posekit.export import export_trained
+    from posekit.models.checkpoint import CheckpointError
+
+    try:
+        path = export_trained(args.model, args.out, opset=args.opset, dynamic_batch=not args.static_batch)
+    except (CheckpointError, FileNotFoundError, ValueError, KeyError) as exc:
+        log.error("%s", exc)
+        return 1
+    log.info("wrote %s from %s", path, args.model)
     return 0

@@ -1,4 +1,4 @@
-"""``posekit models``: the models posekit knows, and whether their files are present."""
+"""``posekit models``: every model of the catalogue, and whether its file is present."""
 
 from __future__ import annotations
 
@@ -15,26 +15,31 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from posekit import hub
+def _status(entry, directory, verify: bool) -> str:
+    """``present`` / ``missing`` / ``corrupt`` for a file in ``directory`` (never downloads)."""
+    from posekit import catalog
 
-    directory = hub.resolve_models_dir(args.models_dir)
-    print(f"models directory: {directory}")
-    print(f"{'name':32s} {'task':10s} {'status':10s} {'licence':14s} file")
-    for m in hub.list_model_files():
-        try:
-            hub.model_file_path(m.name, directory, verify=not args.no_verify)
-            status = "present"
-        except hub.ModelFileError as exc:
-            status = "corrupt" if "corrupt" in str(exc) else "missing"
-        print(f"{m.name:32s} {m.task:10s} {status:10s} {m.licence:14s} {m.filename}")
+    path = directory / entry.file.name
+    if not path.is_file():
+        return "missing"
     try:
-        from posekit.models.registry import get_pretrained_config, list_models
-    except ImportError:
-        print("\nPyTorch networks: install posekit[torch] to list and run them")
-        return 0
-    print("\nPyTorch networks (need --checkpoint; run through ONNX Runtime by default):")
-    for name in list_models():
-        cfg = get_pretrained_config(name)
-        print(f"{name:36s} {cfg.task:10s} {cfg.license[:34]:34s} {cfg.checkpoint_file or ''}")
+        catalog.fetch(entry.file, directory, verify=verify, label=entry.name)
+    except catalog.ModelFileCorrupt:
+        return "corrupt"
+    except catalog.ModelFileMissing:
+        return "missing"
+    return "present"
+
+
+def run(args: argparse.Namespace) -> int:
+    from posekit import catalog
+
+    directory = catalog.resolve_models_dir(args.models_dir)
+    print(f"models directory: {directory}")
+    print(f"{'name':36s} {'task':10s} {'runtime':8s} {'status':8s} {'licence':14s} file")
+    for entry in catalog.list_entries():
+        status = _status(entry, directory, verify=not args.no_verify)
+        print(f"{entry.name:36s} {entry.task:10s} {entry.runtime:8s} {status:8s} {entry.license[:14]:14s} {entry.file.name}")
+    print("\nruntime 'torch' networks need torch (pip install 'posekit[torch]') and their checkpoint (--checkpoint);")
+    print("they run through ONNX Runtime after an in-memory export unless --runtime torch.")
     return 0

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import sys
 from pathlib import Path
+
+from posekit.cli.video import add_video_arguments, is_video_source, run_video_from_args
 
 __all__ = ["register", "run", "add_model_arguments", "estimator_from_args"]
 
@@ -20,6 +20,7 @@ examples:
   posekit predict images/ --pose-model hrnet_w32_256x192 --checkpoint pose_hrnet_w32_256x192.pth
   posekit predict images/ --pose-model my_model.onnx --detector rtmdet_nano
   posekit predict video.mp4 --out out/ --save-video --detect-every 5
+  posekit predict coco/val2017/ --out out/ --ignore-exif     # COCO evaluation: stored pixels, no EXIF turn
 
 outputs in --out:
   results.json         COCO keypoint results (image_id, category_id, keypoints, score)
@@ -40,13 +41,15 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--detector-checkpoint", help="weights for --detector yolov3_spp (.weights, .pth or .onnx)")
     g.add_argument("--pose-model", default="movenet_thunder",
                    help="pose model: movenet_thunder (default), movenet_lightning, a PyTorch network name "
-                        "(see 'posekit models') with --checkpoint, or a path to an .onnx file")
+                        "(see 'posekit models') with --checkpoint, a path to an .onnx file, or a checkpoint "
+                        "written by 'posekit train' (run/best.pth)")
     g.add_argument("--checkpoint", help="weights (.pth) of a PyTorch pose network")
     g.add_argument("--runtime", choices=("onnx", "torch"), default="onnx",
                    help="run PyTorch networks through ONNX Runtime (default, faster on CPU) or torch")
     g.add_argument("--models-dir", default=None,
-                   help="folder with the model files (default: $POSEKIT_MODELS or ~/.cache/posekit/models)")
-    g.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
+                   help="folder with the model files; never downloads into it (default: $POSEKIT_MODELS, else "
+                        "~/.cache/posekit/models, where missing files are downloaded)")
+    g.add_argument("--threads", type=int, default=None, help="intra-op threads of ONNX Runtime or torch (default: all cores)")
     g = p.add_argument_group("inference")
     g.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
                    help="flip test: also run mirrored crops and average (default on; --no-flip halves "
@@ -87,26 +90,21 @@ def register(subparsers) -> None:
     p.add_argument("--format", choices=("coco", "alphapose"), default="coco",
                    help="also write AlphaPose-style JSON (alphapose-results.json and one file per image)")
     p.add_argument("--recursive", action="store_true", help="search folders recursively")
+    p.add_argument("--ignore-exif", action="store_true",
+                   help="ignore the EXIF orientation of photos and frame folders and use the stored pixels, as "
+                        "COCO annotations do (needed to evaluate on COCO); default: turn photos upright as a "
+                        "photo viewer shows them")
     add_model_arguments(p)
-    try:
-        from posekit.video.cli import add_video_arguments
-    except ImportError:  # video extra not available
-        pass
-    else:
-        add_video_arguments(p)
+    add_video_arguments(p)
     p.set_defaults(func=run)
 
 
 def _video_inputs(inputs: list[str]) -> list[str]:
-    try:
-        from posekit.video.cli import is_video_source
-    except ImportError:
-        return []
     return [i for i in inputs if is_video_source(i)]
 
 
 def run(args: argparse.Namespace) -> int:
-    from posekit.hub import ModelFileError
+    from posekit.catalog import ModelFileError
 
     out = Path(args.out)
     videos = _video_inputs(args.inputs)
@@ -123,8 +121,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_video(args: argparse.Namespace, source: str, out: Path) -> int:
-    from posekit.video.cli import run_video_from_args
-
     return run_video_from_args(args, estimator_from_args(args), source, out)
 
 
@@ -133,11 +129,12 @@ def _run_images(args: argparse.Namespace, out: Path) -> int:
     from tqdm import tqdm
 
     from posekit.draw import draw_poses
-    from posekit.io import ImageReadError, find_images, image_ids_for, read_image
+    from posekit.io import IMAGE_EXTENSIONS, ImageReadError, find_images, image_ids_for, read_image
 
     paths = find_images(args.inputs, recursive=args.recursive)
     if not paths:
-        log.error("no images found in %s (looked for %s)", " ".join(args.inputs), "jpg/png/bmp/tif/webp")
+        log.error("no images found in %s (looked for %s)", " ".join(args.inputs),
+                  "/".join(e.lstrip(".") for e in IMAGE_EXTENSIONS))
         return 2
     est = estimator_from_args(args)
     ids = image_ids_for(paths)
@@ -152,7 +149,7 @@ def _run_images(args: argparse.Namespace, out: Path) -> int:
     try:
         for path in bar:
             try:
-                image = read_image(path)
+                image = read_image(path, ignore_orientation=args.ignore_exif)
                 poses = est(image)
             except ImageReadError as exc:
                 log.warning("skipped %s", exc)
@@ -209,7 +206,6 @@ def _write_outputs(out, results, alphapose, errors, paths, ids, est, done, write
 
 def _write_json(path: Path, data) -> None:
     """Write JSON atomically (temp file + rename) so an interrupted run never leaves half a file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
+    from posekit.io import atomic_write_json
+
+    atomic_write_json(path, data)

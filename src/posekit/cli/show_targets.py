@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{args.dataset}: no person with labelled keypoints")
         dataset = KeypointDataset(
             records, spec, schema, cfg.augment, cfg.data.sigma, cfg.data.joint_weights, cfg.train.seed,
-            check_files=False,
+            check_files=False, ignore_exif=cfg.data.ignore_exif,
         )
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -134,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
             flip=cfg.val.flip, decode=cfg.val.decode, batch_size=cfg.val.batch_size,
             in_vis_threshold=cfg.val.in_vis_threshold, oks_nms_threshold=cfg.val.oks_nms_threshold,
             workers=min(cfg.train.workers, os.cpu_count() or 1), autocast_dtype=amp,
+            ignore_exif=cfg.data.ignore_exif,
         )
     except (ConfigError, FileNotFoundError, ImageReadError, CheckpointError, ValueError, KeyError) as exc:
         log.error("%s", exc)

@@ -1,22 +1,29 @@
-"""Person detectors in ONNX Runtime: YOLOX-nano and RTMDet-nano.
+"""Person detectors in ONNX Runtime, driven by their :class:`~posekit.spec.DetectorSpec`.
 
-A detector is any callable ``image_bgr (H, W, 3) -> (boxes (N, 4) xyxy, scores (N,))``
-with boxes in image pixels, clamped to the image, sorted by score.
+One class, :class:`OnnxDetector`, runs every ONNX detector of the catalogue
+(YOLOX-nano, RTMDet-nano, ...): the spec says how the image becomes the input
+tensor (:func:`detector_input`) and which decoder in :data:`DECODERS` reads the
+outputs. A detector is any callable
+``image_bgr (H, W, 3) -> (boxes (N, 4) xyxy, scores (N,))`` with boxes in image
+pixels, clamped to the image, sorted by score.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import cv2
 import numpy as np
 
 from posekit import geometry
-from posekit.detect.postprocess import yolo_postprocess
-from posekit.pose.onnx_model import make_session
+from posekit.detect.postprocess import nms, yolo_postprocess
+from posekit.runtime import make_session
+from posekit.spec import DetectorSpec
 
-__all__ = ["DetectorConfig", "YoloxDetector", "RtmdetDetector", "yolox_grid_decode"]
+__all__ = ["DetectorConfig", "OnnxDetector", "DECODERS", "detector_input", "yolox_grid_decode"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +32,7 @@ class DetectorConfig:
 
     Attributes:
         conf_thresh: keep boxes with confidence above this.
-        nms_thresh: greedy NMS IoU threshold (YOLOX); RTMDet does NMS inside the graph.
+        nms_thresh: greedy NMS IoU threshold (detectors without NMS in the graph).
         max_boxes: NMS retry trigger (see :func:`posekit.detect.postprocess.yolo_postprocess`).
         min_size: drop boxes narrower or lower than this many image pixels.
     """
@@ -36,12 +43,33 @@ class DetectorConfig:
     min_size: float = 2.0
 
 
-def _finish(boxes: np.ndarray, scores: np.ndarray, lb: geometry.Letterbox, image_shape, cfg: DetectorConfig):
-    boxes = geometry.unletterbox_boxes(boxes, lb, image_shape[:2])
-    keep = ((boxes[:, 2] - boxes[:, 0]) >= cfg.min_size) & ((boxes[:, 3] - boxes[:, 1]) >= cfg.min_size)
-    boxes, scores = boxes[keep], scores[keep]
-    order = np.argsort(-scores, kind="stable")
-    return boxes[order].astype(np.float32), scores[order].astype(np.float32)
+_CV2_INTERPOLATION = MappingProxyType(
+    {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "area": cv2.INTER_AREA, "nearest": cv2.INTER_NEAREST}
+)
+_PLACEMENT = MappingProxyType({"letterbox_topleft": "topleft", "letterbox_center": "center", "stretch": "stretch"})
+
+
+def detector_input(image: np.ndarray, spec: DetectorSpec) -> tuple[np.ndarray, geometry.Letterbox]:
+    """The network input of one BGR image.
+
+    Args:
+        image: ``(H, W, 3)`` BGR (uint8, or float in 0..255).
+        spec: the detector's contract.
+
+    Returns:
+        ``x`` ``(1, 3, H_in, W_in)`` float32 and the :class:`~posekit.geometry.Letterbox`
+        that maps boxes back to the image.
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected a BGR image of shape (H, W, 3), got {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"empty image of shape {image.shape}")
+    resized, lb = geometry.letterbox(
+        image, spec.input_size, placement=_PLACEMENT[spec.resize], pad_value=spec.pad_value,
+        interpolation=_CV2_INTERPOLATION[spec.interpolation],
+    )
+    return spec.normalise(resized), lb
 
 
 def yolox_grid_decode(raw: np.ndarray, input_size: tuple[int, int], strides=(8, 16, 32)) -> np.ndarray:
@@ -66,56 +94,89 @@ def yolox_grid_decode(raw: np.ndarray, input_size: tuple[int, int], strides=(8, 
     return out
 
 
-class _OnnxDetector:
-    """An ONNX detector session with a fixed input size and thresholds."""
-
-    default_input_size: tuple[int, int] = (416, 416)
-
-    def __init__(self, path: str | os.PathLike, input_size: tuple[int, int] | None = None,
-                 config: DetectorConfig = DetectorConfig(), num_threads: int | None = None) -> None:
-        self.session = make_session(path, num_threads)
-        self.input_name = self.session.get_inputs()[0].name
-        self.input_size = tuple(input_size or self.default_input_size)
-        self.config = config
+# Decoders: (outputs of one image, spec, config) -> (boxes (N, 4) in the input frame, scores (N,)).
+Decoder = Callable[[Sequence[np.ndarray], DetectorSpec, DetectorConfig], "tuple[np.ndarray, np.ndarray]"]
 
 
-class YoloxDetector(_OnnxDetector):
-    """YOLOX (COCO-80) person detector: top-left letterbox pad 114, BGR 0..255 input.
+def _decode_yolo_rows(outputs: Sequence[np.ndarray], spec: DetectorSpec, cfg: DetectorConfig, *, grid: bool = False):
+    rows = outputs[0][0]
+    if grid:
+        rows = yolox_grid_decode(rows, spec.input_size)
+    return yolo_postprocess(
+        rows, conf_thresh=cfg.conf_thresh, nms_thresh=cfg.nms_thresh, class_id=spec.person_class,
+        max_boxes=cfg.max_boxes, score_mode="obj_cls",
+    )
+
+
+def _decode_yolox_grid(outputs: Sequence[np.ndarray], spec: DetectorSpec, cfg: DetectorConfig):
+    """Raw YOLOX head: grid decode, score = obj x class, greedy NMS."""
+    return _decode_yolo_rows(outputs, spec, cfg, grid=True)
+
+
+def _decode_boxes_scores(outputs: Sequence[np.ndarray], spec: DetectorSpec, cfg: DetectorConfig):
+    """Decoded ``boxes (1, M, 4)`` + ``scores (1, C, M)`` without NMS: person scores, threshold, greedy NMS."""
+    boxes, scores = np.asarray(outputs[0][0], np.float32), np.asarray(outputs[1][0], np.float32)
+    person = scores[spec.person_class]
+    keep = person > cfg.conf_thresh
+    boxes, person = boxes[keep], person[keep]
+    order = nms(boxes, person, cfg.nms_thresh)[: cfg.max_boxes]
+    return boxes[order], person[order]
+
+
+def _decode_end2end(outputs: Sequence[np.ndarray], spec: DetectorSpec, cfg: DetectorConfig):
+    """mmdeploy end2end: ``dets (1, N, 5)`` after NMS and ``labels (1, N)``."""
+    dets, labels = outputs[0][0], outputs[1][0]
+    keep = (labels == spec.person_class) & (dets[:, 4] > cfg.conf_thresh)
+    return dets[keep, :4], dets[keep, 4]
+
+
+#: Output decoders by :attr:`DetectorSpec.decoder` name (``"yolo_rows"`` is
+#: YOLOv3's, whose AlphaPose post-processing lives in :mod:`posekit.detect.yolov3`).
+DECODERS: Mapping[str, Decoder] = MappingProxyType(
+    {"yolox_grid": _decode_yolox_grid, "boxes_scores": _decode_boxes_scores, "end2end": _decode_end2end}
+)
+
+
+class OnnxDetector:
+    """An ONNX person detector.
 
     Args:
-        path: ONNX file whose output is the raw ``(1, M, 85)`` head (obj and class
-            scores already sigmoid-ed).
-        input_size: ``(W, H)`` of the ONNX input (default 416x416).
+        path: ``.onnx`` file.
+        spec: its contract (resize, normalisation, decoder).
+        config: thresholds.
+        num_threads: ONNX Runtime intra-op threads (``None``: all cores).
     """
 
-    default_input_size = (416, 416)
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        spec: DetectorSpec,
+        config: DetectorConfig = DetectorConfig(),
+        num_threads: int | None = None,
+    ) -> None:
+        if spec.decoder not in DECODERS:
+            raise ValueError(f"no ONNX decoder {spec.decoder!r}; choices: {sorted(DECODERS)}")
+        self.session = make_session(path, num_threads)
+        self.input_name = self.session.get_inputs()[0].name
+        self.spec = spec
+        self.config = config
+        self._decode = DECODERS[spec.decoder]
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.spec.input_size
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        inp, lb = geometry.letterbox(image, self.input_size, placement="topleft", pad_value=114)
-        x = inp.transpose(2, 0, 1)[None].astype(np.float32)
-        raw = self.session.run(None, {self.input_name: x})[0][0]
-        pred = yolox_grid_decode(raw, self.input_size)
+        """``image (H, W, 3)`` BGR -> ``(boxes (N, 4) float32 xyxy, scores (N,) float32)``, best first."""
+        x, lb = detector_input(image, self.spec)
+        outputs = self.session.run(None, {self.input_name: x})
+        boxes, scores = self._decode(outputs, self.spec, self.config)
+        boxes = geometry.unletterbox_boxes(boxes, lb, image.shape[:2])
         cfg = self.config
-        boxes, scores = yolo_postprocess(
-            pred, conf_thresh=cfg.conf_thresh, nms_thresh=cfg.nms_thresh, max_boxes=cfg.max_boxes, score_mode="obj_cls"
-        )
-        return _finish(boxes, scores, lb, image.shape, cfg)
+        keep = ((boxes[:, 2] - boxes[:, 0]) >= cfg.min_size) & ((boxes[:, 3] - boxes[:, 1]) >= cfg.min_size)
+        boxes, scores = boxes[keep], np.asarray(scores)[keep]
+        order = np.argsort(-scores, kind="stable")
+        return boxes[order].astype(np.float32), scores[order].astype(np.float32)
 
-
-class RtmdetDetector(_OnnxDetector):
-    """RTMDet-nano person detector (mmdeploy end2end export, NMS inside the graph).
-
-    Input: top-left letterbox pad 114, BGR, normalised with mmdet's mean/std (default 320x320).
-    """
-
-    default_input_size = (320, 320)
-    MEAN = np.array([103.53, 116.28, 123.675], np.float32)
-    STD = np.array([57.375, 57.12, 58.395], np.float32)
-
-    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        inp, lb = geometry.letterbox(image, self.input_size, placement="topleft", pad_value=114)
-        x = ((inp.astype(np.float32) - self.MEAN) / self.STD).transpose(2, 0, 1)[None]
-        dets, labels = self.session.run(None, {self.input_name: np.ascontiguousarray(x)})
-        dets, labels = dets[0], labels[0]
-        keep = (labels == 0) & (dets[:, 4] > self.config.conf_thresh)
-        return _finish(dets[keep, :4], dets[keep, 4], lb, image.shape, self.config)
+    def __repr__(self) -> str:
+        return f"OnnxDetector(input_size={self.spec.input_size}, decoder={self.spec.decoder!r}, config={self.config})"

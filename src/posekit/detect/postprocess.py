@@ -1,4 +1,4 @@
-"""Framework-free YOLO post-processing: box IoU, greedy NMS, person filtering.
+"""Framework-free YOLO post-processing: greedy box NMS, person filtering.
 
 This reproduces the detection post-processing of AlphaPose's YOLOv3 person
 detector (darknet-style ``write_results`` wrapped by ``dynamic_write_results``)
@@ -13,6 +13,8 @@ Conventions
   ``(x2 - x1 + 1) * (y2 - y1 + 1)`` and an intersection's width is
   ``max(min(x2) - max(x1) + 1, 0)``. ``plus_one=False`` is the modern
   continuous convention (torchvision, YOLOX).
+* Box IoU is :func:`posekit.geometry.box_iou`; the greedy loop is
+  :func:`posekit.posenms.greedy_suppress`, shared with OKS-NMS.
 * Greedy NMS keeps a lower-scored box only if its IoU with every kept box is
   **strictly below** the threshold: ``IoU >= iou_thresh`` suppresses. This is
   AlphaPose's loop (``image_pred_class[1:][ious < nms_conf]``) and also the
@@ -33,8 +35,10 @@ from typing import Literal
 
 import numpy as np
 
+from posekit.geometry import as_boxes, box_iou
+from posekit.posenms import greedy_suppress
+
 __all__ = [
-    "box_iou",
     "nms",
     "ScoreMode",
     "YoloPostprocessConfig",
@@ -44,42 +48,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ScoreMode = Literal["obj", "obj_cls"]
-
-
-def _as_boxes(boxes: np.ndarray, name: str) -> np.ndarray:
-    arr = np.asarray(boxes, dtype=np.float64)
-    if arr.ndim == 1 and arr.size == 0:
-        arr = arr.reshape(0, 4)
-    if arr.ndim != 2 or arr.shape[1] != 4:
-        raise ValueError(f"{name} must have shape (N, 4), got {arr.shape}")
-    return arr
-
-
-def box_iou(a: np.ndarray, b: np.ndarray, plus_one: bool = False) -> np.ndarray:
-    """Pairwise IoU of two sets of ``xyxy`` boxes.
-
-    Args:
-        a: boxes ``(N, 4)`` ``[x1, y1, x2, y2]``.
-        b: boxes ``(M, 4)``.
-        plus_one: inclusive-pixel convention (areas ``(x2-x1+1)(y2-y1+1)``),
-            as darknet / AlphaPose ``bbox_iou``.
-
-    Returns:
-        ``(N, M)`` float64 IoU. Pairs whose union is not positive (degenerate
-        boxes) get IoU 0.
-    """
-    a = _as_boxes(a, "a")
-    b = _as_boxes(b, "b")
-    off = 1.0 if plus_one else 0.0
-    area_a = (a[:, 2] - a[:, 0] + off) * (a[:, 3] - a[:, 1] + off)
-    area_b = (b[:, 2] - b[:, 0] + off) * (b[:, 3] - b[:, 1] + off)
-    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]) + off
-    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]) + off
-    inter = np.clip(iw, 0.0, None) * np.clip(ih, 0.0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    out = np.zeros_like(inter)
-    np.divide(inter, union, out=out, where=union > 0)
-    return out
 
 
 def nms(
@@ -99,27 +67,21 @@ def nms(
         boxes_xyxy: ``(N, 4)`` boxes.
         scores: ``(N,)`` scores.
         iou_thresh: IoU threshold.
-        plus_one: inclusive-pixel IoU (see :func:`box_iou`).
+        plus_one: inclusive-pixel IoU (see :func:`posekit.geometry.box_iou`).
 
     Returns:
         ``(M,)`` int64 indices into the input of the kept boxes, in descending
         score order.
     """
-    boxes = _as_boxes(boxes_xyxy, "boxes_xyxy")
+    boxes = as_boxes(boxes_xyxy, "boxes_xyxy")
     s = np.asarray(scores).reshape(-1)
     if s.shape[0] != boxes.shape[0]:
         raise ValueError(f"scores has {s.shape[0]} entries for {boxes.shape[0]} boxes")
-    order = np.argsort(-s, kind="stable")
-    keep: list[int] = []
-    while order.size > 0:
-        i = int(order[0])
-        keep.append(i)
-        if order.size == 1:
-            break
-        rest = order[1:]
-        ious = box_iou(boxes[i : i + 1], boxes[rest], plus_one=plus_one)[0]
-        order = rest[ious < iou_thresh]
-    return np.asarray(keep, dtype=np.int64)
+
+    def iou(i: int, rest: np.ndarray) -> np.ndarray:
+        return box_iou(boxes[i : i + 1], boxes[rest], plus_one=plus_one)[0]
+
+    return greedy_suppress(s, iou, iou_thresh, suppress_equal=True)
 
 
 @dataclass(frozen=True)

@@ -18,17 +18,18 @@ ONNX Runtime.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
-from posekit import geometry
+from posekit import catalog, geometry
+from posekit.detect.onnx_detectors import detector_input
 from posekit.detect.postprocess import yolo_postprocess
+from posekit.io import atomic_write_bytes, sha256_file
+from posekit.runtime import make_session
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -38,12 +39,11 @@ __all__ = ["Yolov3Detector", "yolov3_preprocess"]
 logger = logging.getLogger(__name__)
 
 _RUNTIMES = ("onnx", "torch")
-_PAD_VALUE = 128
 _PERSON = 0
 
 
 def yolov3_preprocess(image_bgr: np.ndarray, input_size: int) -> tuple[np.ndarray, geometry.Letterbox]:
-    """AlphaPose/darknet input of one image.
+    """AlphaPose/darknet input of one image (the catalogue's ``yolov3_spp`` spec at ``input_size``).
 
     Args:
         image_bgr: ``(H, W, 3)`` BGR image (uint8, or float in 0..255).
@@ -53,25 +53,8 @@ def yolov3_preprocess(image_bgr: np.ndarray, input_size: int) -> tuple[np.ndarra
         ``x`` ``(1, 3, S, S)`` float32 RGB in ``[0, 1]`` and the
         :class:`posekit.geometry.Letterbox` that maps boxes back.
     """
-    image = np.asarray(image_bgr)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected a BGR image of shape (H, W, 3), got {image.shape}")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"empty image of shape {image.shape}")
-    padded, lb = geometry.letterbox(
-        image, (input_size, input_size), placement="center", pad_value=_PAD_VALUE, interpolation=cv2.INTER_CUBIC
-    )
-    rgb = padded[:, :, ::-1].transpose(2, 0, 1)
-    x = np.ascontiguousarray(rgb, dtype=np.float32)[None] / np.float32(255.0)
-    return x, lb
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    spec = catalog.get("yolov3_spp").spec.with_(input_size=(input_size, input_size))
+    return detector_input(image_bgr, spec)
 
 
 def _build_torch_model(weights: Path, input_size: int, num_classes: int) -> "nn.Module":
@@ -163,7 +146,7 @@ class Yolov3Detector:
         """Export the torch model to ONNX (or reuse a cached export)."""
         cached: Path | None = None
         if cache_dir is not None:
-            digest = _file_digest(self.weights)[:16]
+            digest = sha256_file(self.weights)[:16]
             cached = Path(cache_dir) / f"{self.weights.stem}-{digest}-{self.input_size}-c{self.num_classes}.onnx"
             if cached.is_file():
                 logger.info("using cached ONNX export %s", cached)
@@ -174,14 +157,10 @@ class Yolov3Detector:
         data = export_yolov3_onnx(model)
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_bytes(data)
-            os.replace(tmp, cached)
+            atomic_write_bytes(cached, data)
         return data
 
     def _open_session(self, source: str | bytes, num_threads: int | None) -> None:
-        from posekit.pose.onnx_model import make_session
-
         self._session = make_session(source if isinstance(source, bytes) else Path(source), num_threads)
         inp = self._session.get_inputs()[0]
         self._input_name = inp.name

@@ -17,7 +17,6 @@ offending keys.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from posekit.io import sha256_file  # re-exported: the one sha256 helper lives in posekit.io
 
 __all__ = [
     "CheckpointError",
@@ -44,15 +45,6 @@ _SHOW = 5  # offending keys listed per category in error messages
 
 class CheckpointError(RuntimeError):
     """A checkpoint file cannot be read or does not fit the model."""
-
-
-def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_sha256(path: str | Path, expected: str) -> None:

@@ -43,6 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from posekit.io import atomic_write_bytes
+
 __all__ = [
     "YOLOV3_ANCHORS",
     "DarknetYolo",
@@ -527,31 +529,11 @@ def export_yolov3_onnx(
     Returns:
         the serialised ONNX model.
     """
-    import io
-    import warnings
+    from .onnx_export import onnx_bytes
 
-    was_training = model.training
-    model.eval()
-    dummy = torch.zeros(1, 3, model.input_size, model.input_size)
-    buffer = io.BytesIO()
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # TracerWarnings on static shapes, exporter deprecation notice
-            torch.onnx.export(
-                model,
-                (dummy,),
-                buffer,
-                dynamo=False,
-                input_names=[input_name],
-                output_names=[output_name],
-                dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}},
-                opset_version=opset_version,
-                do_constant_folding=True,
-            )
-    finally:
-        model.train(was_training)
-    data = buffer.getvalue()
+    size = model.input_size
+    data = onnx_bytes(model, (size, size), None, opset_version, input_name=input_name, output_name=output_name)
     if path is not None:
-        Path(path).write_bytes(data)
+        atomic_write_bytes(Path(path), data)
     logger.info("exported YOLO (%d boxes at %d px) to ONNX, %d bytes", model.num_boxes(), model.input_size, len(data))
     return data

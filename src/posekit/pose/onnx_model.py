@@ -15,31 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from posekit.spec import PoseModelSpec
+from posekit.runtime import make_session
+from posekit.spec import SPEC_METADATA_KEY, PoseModelSpec
 
-__all__ = ["OnnxPoseModel", "make_session"]
+__all__ = ["OnnxPoseModel"]
 
 log = logging.getLogger(__name__)
-
-SPEC_METADATA_KEY = "posekit.spec"
-
-
-def make_session(path: str | os.PathLike | bytes, num_threads: int | None = None):
-    """An ONNX Runtime CPU session (graph optimisations on, ``num_threads`` intra-op threads)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if num_threads:
-        opts.intra_op_num_threads = int(num_threads)
-    opts.log_severity_level = 3
-    source = path if isinstance(path, bytes) else str(path)
-    try:
-        return ort.InferenceSession(source, sess_options=opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
-        where = "<in-memory model>" if isinstance(path, bytes) else str(path)
-        raise RuntimeError(f"cannot load ONNX model {where}: {exc}") from exc
-
 
 class OnnxPoseModel:
     """A pose network in ONNX Runtime.

@@ -8,8 +8,7 @@ numpy (all ``C`` output channels; the pipeline keeps ``spec.num_keypoints``).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,20 +38,6 @@ class TorchPoseModel:
         self.spec = spec
         self.num_threads = num_threads
         self.name = type(module).__name__
-
-    @classmethod
-    def from_registry(
-        cls, name: str, checkpoint: str | Path | None = None, num_threads: int | None = None, **kwargs: Any
-    ) -> "TorchPoseModel":
-        """Build a registered pose network (see :func:`posekit.models.create_model`) with its spec."""
-        from posekit.models.registry import create_model, get_pretrained_config
-
-        config = get_pretrained_config(name)
-        if config.spec is None:
-            raise ValueError(f"{name} is a {config.task} network, not a pose network")
-        model = cls(create_model(name, checkpoint=checkpoint, **kwargs), config.spec, num_threads)
-        model.name = name
-        return model
 
     def run(self, inputs: np.ndarray) -> np.ndarray:
         """Preprocessed crops ``(N, 3, H, W)`` float32 -> heatmaps ``(N, C, H/4, W/4)`` float32."""

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from posekit.io import atomic_open
+
 if TYPE_CHECKING:  # pragma: no cover
     from posekit.spec import PoseModelSpec
 
@@ -81,44 +83,33 @@ def restore_rng_state(state: Mapping[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> Path:
-    """Write ``payload`` atomically (temporary file, then rename)."""
+    """Write ``payload`` atomically (:func:`posekit.io.atomic_open`: temporary file, fsync, rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(dict(payload), tmp)
-    os.replace(tmp, path)
+    with atomic_open(path, "wb") as f:
+        torch.save(dict(payload), f)
     return path
 
 
 def load_checkpoint_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a training checkpoint safely (``weights_only=True``).
+    """Read a training checkpoint safely (``weights_only=True``); see
+    :func:`posekit.models.trained.read_trained_checkpoint`.
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: the file is not a posekit training checkpoint.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(data, Mapping) or "state_dict" not in data:
-        raise ValueError(f"{path} is not a posekit training checkpoint (no 'state_dict' entry)")
-    return dict(data)
+    from posekit.models.trained import read_trained_checkpoint
+
+    return read_trained_checkpoint(path)
 
 
 def load_trained_model(path: str | os.PathLike[str]) -> tuple[nn.Module, "PoseModelSpec"]:
     """The network of a posekit training checkpoint (eval mode) and its pose contract.
 
-    Uses the model name, constructor arguments and ``PoseModelSpec`` stored in
-    the file, and :func:`posekit.models.create_model` to load the weights.
-    ``posekit.export.export_onnx(model, "model.onnx", None, spec)`` then gives
-    a file for ``posekit predict --pose-model``.
+    See :func:`posekit.models.trained.load_trained_model`; the checkpoint also
+    works directly as ``posekit predict --pose-model FILE`` and ``posekit export FILE``.
     """
-    from posekit.models.registry import create_model
-    from posekit.spec import PoseModelSpec
+    from posekit.models.trained import load_trained_model as load
 
-    info = load_checkpoint_file(path).get("model")
-    if not isinstance(info, Mapping) or "name" not in info:
-        raise ValueError(f"{path} does not record its model (not written by posekit train)")
-    model = create_model(str(info["name"]), checkpoint=path, **dict(info.get("args", {})))
-    return model, PoseModelSpec.from_json(str(info["spec"]))
+    return load(path)

@@ -90,6 +90,13 @@ class DataConfig:
         joint_weights: per-joint loss weights ``(K,)`` multiplied into the
             target weights, or ``None`` (HRNet's default: all 1). See
             :data:`HRNET_COCO_JOINT_WEIGHTS`.
+        ignore_exif: read images in their stored pixel frame, ignoring the
+            EXIF orientation (:func:`posekit.io.read_image`
+            ``ignore_orientation``). True (the default) for COCO-style data:
+            COCO annotations are in the stored-pixel frame and HRNet reads
+            with ``cv2.IMREAD_IGNORE_ORIENTATION``. Set it to false only for
+            data labelled on upright (EXIF-rotated) images; ``posekit
+            predict`` applies the orientation unless ``--ignore-exif``.
     """
 
     train_json: str = "data/coco/annotations/person_keypoints_train2017.json"
@@ -99,6 +106,7 @@ class DataConfig:
     crop_padding: float | None = None
     sigma: float = 2.0
     joint_weights: tuple[float, ...] | None = None
+    ignore_exif: bool = True
 
 
 @dataclass

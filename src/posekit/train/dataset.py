@@ -11,6 +11,11 @@ the image; HRNet's sanitiser additionally shrinks the box by one pixel
 
 The datasets are plain map-style classes (no torch import) that return numpy
 arrays; ``torch.utils.data.DataLoader`` collates them into tensors.
+
+Images are read with :func:`posekit.io.read_image`, by default with
+``ignore_orientation=True`` (``ignore_exif``, config ``data.ignore_exif``):
+COCO keypoints are labelled in the stored-pixel frame, and HRNet reads with
+``cv2.IMREAD_IGNORE_ORIENTATION``.
 """
 
 from __future__ import annotations
@@ -23,11 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from posekit import geometry
 from posekit.evaluation import load_coco_json
+from posekit.io import ImageReadError, read_image
 from posekit.pose.crop import crop_people
 from posekit.spec import PoseModelSpec
 from posekit.schema import KeypointSchema
@@ -52,9 +57,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-
-class ImageReadError(OSError):
-    """An image file is missing or cannot be decoded."""
+# ``ImageReadError`` and ``read_image`` are posekit.io's, re-exported here for existing imports.
 
 
 @dataclass(frozen=True)
@@ -78,19 +81,6 @@ class PersonRecord:
     visible: np.ndarray
     score: float = 1.0
     annotation_id: int = -1
-
-
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image as BGR uint8 ``(H, W, 3)``, ignoring EXIF orientation (as HRNet; COCO labels raw pixels).
-
-    Raises:
-        ImageReadError: naming the file, when it is missing or not decodable.
-    """
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if image is None:
-        reason = "does not exist" if not os.path.exists(path) else "cannot be decoded as an image"
-        raise ImageReadError(f"image {path} {reason}")
-    return image
 
 
 def person_category_ids(gt: Mapping[str, Any]) -> set[int]:
@@ -233,7 +223,7 @@ def check_images_exist(records: Iterable[PersonRecord]) -> None:
     missing = sorted({r.image_path for r in records if not os.path.isfile(r.image_path)})
     if missing:
         shown = ", ".join(missing[:5]) + (f" ... ({len(missing)} in all)" if len(missing) > 5 else "")
-        raise ImageReadError(f"missing image files: {shown}")
+        raise ImageReadError(missing[0], f"file not found; missing image files: {shown}")
 
 
 def subset_coco(gt: Mapping[str, Any] | str | os.PathLike[str], image_ids: Iterable[int]) -> dict[str, Any]:
@@ -287,6 +277,8 @@ class KeypointDataset:
         joint_weights: ``(K,)`` per-joint loss weights or ``None``.
         seed: run seed.
         check_files: verify all image files exist now (raises :class:`ImageReadError`).
+        ignore_exif: read images in their stored pixel frame, ignoring the EXIF
+            orientation (True for COCO-style data, config ``data.ignore_exif``).
 
     Each item is a dict of numpy arrays: ``image`` ``(3, H_in, W_in)`` float32
     network input, ``target`` ``(K, H_in/4, W_in/4)``, ``target_weight``
@@ -304,6 +296,7 @@ class KeypointDataset:
         joint_weights: Sequence[float] | None = None,
         seed: int = 0,
         check_files: bool = True,
+        ignore_exif: bool = True,
     ) -> None:
         if spec.output != "heatmaps":
             raise ValueError("training needs a heatmap model (spec.output == 'heatmaps')")
@@ -318,16 +311,21 @@ class KeypointDataset:
         self.sigma = float(sigma)
         self.joint_weights = None if joint_weights is None else np.asarray(joint_weights, np.float32)
         self.seed = int(seed)
+        self.ignore_exif = bool(ignore_exif)
         if check_files:
             check_images_exist(self.records)
 
     def __len__(self) -> int:
         return len(self.records)
 
+    def image(self, index: int) -> np.ndarray:
+        """The whole image of person ``index``, ``(H, W, 3)`` uint8 BGR, as training reads it."""
+        return read_image(self.records[index].image_path, ignore_orientation=self.ignore_exif)
+
     def sample(self, index: int, epoch: int = 0) -> TrainingSample:
         """The augmented crop and targets of person ``index`` in ``epoch``."""
         record = self.records[index]
-        image = read_image(record.image_path)
+        image = self.image(index)
         centers, scales = geometry.box_to_center_scale(record.box[None], self.spec.aspect_ratio, self.spec.crop.padding)
         aug = augment_person(
             image,
@@ -364,22 +362,35 @@ class PersonCropDataset:
         records: persons (ground-truth boxes or detections).
         spec: the network contract (crop mode, padding, input size, normalisation).
         check_files: verify all image files exist now.
+        ignore_exif: read images in their stored pixel frame (True for COCO-style
+            data, config ``data.ignore_exif``), see :class:`KeypointDataset`.
 
     Each item: ``image`` ``(3, H_in, W_in)`` float32, ``matrix`` ``(2, 3)``
     float64 image -> crop map, ``index`` (int64).
     """
 
-    def __init__(self, records: Sequence[PersonRecord], spec: PoseModelSpec, check_files: bool = True) -> None:
+    def __init__(
+        self,
+        records: Sequence[PersonRecord],
+        spec: PoseModelSpec,
+        check_files: bool = True,
+        ignore_exif: bool = True,
+    ) -> None:
         self.records = list(records)
         self.spec = spec.with_(layout="NCHW", dtype="float32")
+        self.ignore_exif = bool(ignore_exif)
         if check_files:
             check_images_exist(self.records)
 
     def __len__(self) -> int:
         return len(self.records)
 
+    def image(self, index: int) -> np.ndarray:
+        """The whole image of person ``index``, ``(H, W, 3)`` uint8 BGR, as validation reads it."""
+        return read_image(self.records[int(index)].image_path, ignore_orientation=self.ignore_exif)
+
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         record = self.records[int(index)]
-        image = read_image(record.image_path)
+        image = self.image(int(index))
         crops, mats = crop_people(image, record.box[None], self.spec)
         return {"image": self.spec.preprocess(crops)[0], "matrix": mats[0], "index": np.int64(index)}

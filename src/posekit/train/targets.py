@@ -1,4 +1,8 @@
-"""Training targets: codec Gaussians plus target weights (visibility x optional joint weights)."""
+"""Training targets: codec Gaussians plus target weights (visibility x optional joint weights).
+
+The heatmaps come from the same :class:`posekit.codec.HeatmapCodec` (stride,
+sigma, cell offset) that decodes the network's output at inference.
+"""
 
 from __future__ import annotations
 
@@ -21,8 +25,8 @@ def make_targets(
 ) -> tuple[np.ndarray, np.ndarray]:
     """HRNet heatmap targets of one crop.
 
-    The heatmaps are :func:`posekit.codec.encode_heatmaps` (peak 1 at
-    ``int(kp / stride + 0.5)``, radius ``3 sigma``). The weight of joint ``k``
+    The heatmaps are :meth:`posekit.codec.HeatmapCodec.encode` of the spec's
+    codec (peak 1 at ``int(kp / stride + 0.5)``, radius ``3 sigma``). The weight of joint ``k``
     is 1 when it is labelled and its Gaussian lands on the map, else 0, times
     ``joint_weights[k]`` when given (HRNet ``USE_DIFFERENT_JOINTS_WEIGHT``).
 
@@ -36,9 +40,7 @@ def make_targets(
     Returns:
         target ``(K, H/stride, W/stride)`` float32 and weight ``(K,)`` float32.
     """
-    target, weight = codec.encode_heatmaps(
-        keypoints, visible, spec.heatmap_size, stride=spec.heatmap_stride, sigma=sigma
-    )
+    target, weight = codec.HeatmapCodec.from_spec(spec, sigma=sigma).encode(keypoints, visible)
     if joint_weights is not None:
         jw = np.asarray(joint_weights, dtype=np.float32).reshape(-1)
         if jw.shape[0] != weight.shape[0]:

@@ -193,7 +193,8 @@ class Trainer:
         if not records:
             raise ValueError(f"{cfg.data.train_json}: no person with labelled keypoints")
         dataset = KeypointDataset(
-            records, spec, schema, cfg.augment, cfg.data.sigma, cfg.data.joint_weights, cfg.train.seed
+            records, spec, schema, cfg.augment, cfg.data.sigma, cfg.data.joint_weights, cfg.train.seed,
+            ignore_exif=cfg.data.ignore_exif,
         )
         sampler = EpochSampler(
             len(dataset), cfg.train.batch_size, cfg.train.shuffle, cfg.train.seed,
@@ -410,7 +411,7 @@ class Trainer:
                 unwrap_model(s.model), s.val_records, s.val_gt, s.spec, s.schema, ctx,
                 flip=cfg.val.flip, decode=cfg.val.decode, batch_size=cfg.val.batch_size,
                 in_vis_threshold=cfg.val.in_vis_threshold, oks_nms_threshold=cfg.val.oks_nms_threshold,
-                workers=cfg.train.workers, autocast_dtype=s.amp_dtype,
+                workers=cfg.train.workers, autocast_dtype=s.amp_dtype, ignore_exif=cfg.data.ignore_exif,
             )
             p.stats = stats
         improved = bool(stats) and stats["AP"] > p.best_ap

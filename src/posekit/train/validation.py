@@ -1,12 +1,18 @@
 """Validation: crops -> network -> image keypoints -> COCO results -> AP.
 
-Follows HRNet's ``validate`` + ``COCODataset.evaluate``: optional flip test
+Follows HRNet's ``validate`` + ``COCODataset.evaluate``. Only the network run
+(batches of :class:`~posekit.train.dataset.PersonCropDataset` crops, shared
+between processes) is specific to training; everything after it is the
+top-down tail of inference (:mod:`posekit.pose.topdown`): optional flip test
 (heatmaps of the mirrored crop flipped back with channel swap and the
 one-pixel shift, then averaged), decoding (``spec.decode``, HRNet's
 quarter-pixel shift by default), mapping back through the crop's affine map,
 rescoring ``score = box_score * mean(keypoint scores > in_vis_threshold)``,
-OKS-NMS per image at ``oks_nms_threshold`` (areas = crop region ``w * h``),
-and COCO keypoint AP from :func:`posekit.evaluation.evaluate_keypoints`.
+OKS-NMS per image at ``oks_nms_threshold`` (areas: :func:`posekit.pose.topdown.nms_areas`),
+COCO results from :meth:`posekit.structures.Poses.to_coco`, and COCO keypoint
+AP from :func:`posekit.evaluation.evaluate_keypoints`. So ``posekit val`` on
+ground-truth boxes and :meth:`posekit.pipeline.PoseEstimator.estimate` on the
+same boxes write the same results.
 """
 
 from __future__ import annotations
@@ -21,12 +27,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from posekit import geometry
 from posekit.evaluation import evaluate_keypoints, load_coco_json
-from posekit.pose.decode import decode_outputs, merge_flipped
-from posekit.spec import PoseModelSpec
-from posekit.posenms import oks_nms, rescore_hrnet
+from posekit.pose import topdown
 from posekit.schema import KeypointSchema
+from posekit.spec import PoseModelSpec
 from posekit.train.dataset import PersonCropDataset, PersonRecord, person_category_ids
 from posekit.train.distributed import DistContext, all_gather_objects, broadcast_object
 
@@ -87,6 +91,7 @@ def predict_crops(
     k = spec.num_keypoints
     out_idx, out_kp, out_sc = [], [], []
     flip_index = schema.flip_index()
+    codec = topdown.TopDownConfig(decoder=decode).codec(spec)
     loader = DataLoader(
         torch.utils.data.Subset(dataset, chosen),  # type: ignore[arg-type]
         batch_size=batch_size,
@@ -96,18 +101,15 @@ def predict_crops(
     )
     for batch in loader:
         x = batch["image"].to(device, non_blocking=True)
+        heat_flipped = None
         with torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
             heat = model(x).float().cpu().numpy()
             if flip:
                 heat_flipped = model(torch.flip(x, dims=[3])).float().cpu().numpy()
-        if flip:
-            heat = merge_flipped(heat, heat_flipped, spec, flip_index)
-        decoded = decode_outputs(heat, spec, decode)
-        inverse = geometry.invert_affine(batch["matrix"].numpy())
-        kp_img = geometry.apply_affine(decoded.keypoints[:, :k], inverse) + decoded.image_offset
+        decoded = topdown.decode_crops(heat, codec, flipped=heat_flipped, flip_index=flip_index)
         out_idx.append(batch["index"].numpy())
-        out_kp.append(kp_img)
-        out_sc.append(decoded.scores[:, :k])
+        out_kp.append(decoded.to_image(batch["matrix"].numpy()))
+        out_sc.append(decoded.scores)
     model.train(was_training)
     if not out_idx:
         return Predictions(np.zeros(0, np.int64), np.zeros((0, k, 2)), np.zeros((0, k)))
@@ -124,7 +126,13 @@ def build_results(
     in_vis_threshold: float = 0.2,
     oks_nms_threshold: float | None = 0.9,
 ) -> list[dict[str, Any]]:
-    """COCO keypoint results: HRNet rescoring and per-image OKS-NMS.
+    """COCO keypoint results: the top-down tail's rescoring and pose NMS per image.
+
+    Each image's poses go through :func:`posekit.pose.topdown.suppress`
+    (HRNet rescoring with ``in_vis_threshold``, OKS-NMS at
+    ``oks_nms_threshold``, or no NMS when it is ``None``) and are written by
+    :meth:`posekit.structures.Poses.to_coco`; images in order of first
+    appearance in ``predictions``.
 
     Returns:
         ``[{"image_id", "category_id", "keypoints": [x, y, s] * K, "score"}, ...]``.
@@ -133,33 +141,20 @@ def build_results(
         return []
     recs = [records[int(i)] for i in predictions.indices]
     box_scores = np.array([r.score for r in recs], dtype=np.float64)
-    scores = rescore_hrnet(box_scores, predictions.scores, in_vis_threshold)
-    boxes = np.stack([r.box for r in recs])
-    _, crop_sizes = geometry.box_to_center_scale(boxes, spec.aspect_ratio, spec.crop.padding)
-    areas = crop_sizes.prod(axis=1)
+    boxes = np.stack([np.asarray(r.box, dtype=np.float64) for r in recs])
     image_ids = np.array([r.image_id for r in recs])
-    keep_all: list[int] = []
+    config = topdown.TopDownConfig(
+        pose_nms="none" if oks_nms_threshold is None else "oks",
+        oks_thresh=0.9 if oks_nms_threshold is None else float(oks_nms_threshold),
+        rescore_thresh=in_vis_threshold,
+    )
+    results: list[dict[str, Any]] = []
     for image_id in dict.fromkeys(image_ids.tolist()):
         idx = np.nonzero(image_ids == image_id)[0]
-        if oks_nms_threshold is None:
-            keep_all.extend(idx.tolist())
-            continue
-        keep = oks_nms(
-            predictions.keypoints[idx], predictions.scores[idx], areas[idx], scores[idx],
-            schema.sigmas_array(), thresh=oks_nms_threshold,
+        poses = topdown.suppress(
+            boxes[idx], box_scores[idx], predictions.keypoints[idx], predictions.scores[idx], spec, schema, config
         )
-        keep_all.extend(idx[keep].tolist())
-    results = []
-    for i in keep_all:
-        kps = np.concatenate([predictions.keypoints[i], predictions.scores[i][:, None]], axis=1)
-        results.append(
-            {
-                "image_id": int(image_ids[i]),
-                "category_id": int(category_id),
-                "keypoints": [round(float(v), 3) for v in kps.reshape(-1)],
-                "score": float(scores[i]),
-            }
-        )
+        results.extend(poses.to_coco(int(image_id), category_id=category_id))
     return results
 
 
@@ -178,18 +173,21 @@ def validate(
     oks_nms_threshold: float | None = 0.9,
     workers: int = 0,
     autocast_dtype: torch.dtype | None = None,
+    ignore_exif: bool = True,
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """COCO keypoint AP of ``model`` on ``records`` (GT boxes or detections).
 
     With several processes each predicts its share of the crops; rank 0
-    evaluates and every rank returns the same numbers.
+    evaluates and every rank returns the same numbers. Images are read in
+    their stored pixel frame unless ``ignore_exif`` is False (config
+    ``data.ignore_exif``; COCO annotations need True).
 
     Returns:
         the 10 COCO stats (``AP``, ``AP50``, ... ``ARl``) and the results list
         (complete on rank 0, empty elsewhere).
     """
     gt = load_coco_json(gt)
-    dataset = PersonCropDataset(records, spec, check_files=False)
+    dataset = PersonCropDataset(records, spec, check_files=False, ignore_exif=ignore_exif)
     mine = list(range(ctx.rank, len(dataset), ctx.world_size))
     pred = predict_crops(
         model, dataset, spec, schema, flip=flip, decode=decode, batch_size=batch_size,

@@ -1,16 +1,17 @@
 """Videos, image sequences, webcams and streams: streaming inference with pose tracking.
 
 * :func:`stream_poses` -- generator of ``(index, time, poses)`` with track ids,
-  constant memory (``PoseEstimator.stream`` calls it).
+  constant memory (``PoseEstimator.stream`` calls it); its frame loop,
+  :func:`stream_frames`, also yields the images.
 * :func:`run_video` -- writes ``results.jsonl``, ``tracks.json``,
-  ``alphapose-results.json``, ``summary.json`` and optionally a rendered video.
+  ``alphapose-results.json``, ``summary.json`` and optionally a rendered video
+  (:mod:`posekit.video.run`; its command-line options are in :mod:`posekit.cli.video`).
 * :class:`PoseTracker` / :class:`TrackerConfig` -- OKS + IoU Hungarian tracker.
 * :class:`PoseSmoother` / :class:`OneEuroConfig` -- One-Euro keypoint smoothing.
 * :func:`open_source` / :func:`is_video_source` -- frame sources.
 * :class:`BackgroundIterator` -- bounded read-ahead in a worker thread.
 
-Names are imported lazily, so ``import posekit.video`` (and the argument
-helpers in :mod:`posekit.video.cli`) cost nothing until used.
+Names are imported lazily, so ``import posekit.video`` costs nothing until used.
 """
 
 from __future__ import annotations
@@ -22,11 +23,9 @@ _EXPORTS = {
     "stream_poses": "stream",
     "FramePoseProcessor": "stream",
     "StreamConfig": "stream",
-    "run_video": "cli",
-    "VideoSummary": "cli",
-    "add_video_arguments": "cli",
-    "video_options_from_args": "cli",
-    "run_video_from_args": "cli",
+    "stream_frames": "stream",
+    "run_video": "run",
+    "VideoSummary": "run",
     "PoseTracker": "tracker",
     "TrackerConfig": "tracker",
     "TrackerStats": "tracker",

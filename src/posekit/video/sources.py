@@ -8,7 +8,9 @@ Every source is a :class:`FrameSource`: iterate it once to get
 * ``time`` is in seconds: the container timestamp for video files (or
   ``index / fps``), ``index / fps`` for image folders, and wall-clock time since
   the first frame for webcams and live streams.
-* ``image`` is a BGR ``uint8`` array ``(H, W, 3)``.
+* ``image`` is a BGR ``uint8`` array ``(H, W, 3)``. Files of image folders are
+  read with :func:`posekit.io.read_image` (EXIF orientation applied unless
+  ``ignore_orientation=True``), exactly as ``posekit predict`` reads photos.
 
 Unreadable frames are counted in :attr:`FrameSource.stats` (``skipped``) and
 logged; a video that stops before its announced frame count, or a stream that
@@ -37,6 +39,9 @@ from typing import Any, Iterator, NamedTuple
 import cv2
 import numpy as np
 
+from posekit import io as _io
+from posekit.io import ImageReadError, natural_key
+
 __all__ = [
     "Frame",
     "SourceInfo",
@@ -59,9 +64,8 @@ VIDEO_EXTENSIONS: frozenset[str] = frozenset(
     {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts",
      ".m2ts", ".3gp", ".ogv", ".asf", ".vob", ".mjpeg", ".mjpg", ".y4m", ".h264", ".hevc"}
 )
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pgm", ".ppm", ".pbm", ".pnm"}
-)
+#: Image file extensions (:data:`posekit.io.IMAGE_EXTENSIONS`).
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(_io.IMAGE_EXTENSIONS)
 #: URL schemes handed to OpenCV as live streams.
 STREAM_SCHEMES: tuple[str, ...] = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt", "mms")
 
@@ -359,24 +363,25 @@ class VideoFileSource(FrameSource):
 # ----------------------------------------------------------------------------- image folders
 
 
-def natural_key(name: str) -> tuple:
-    """Sort key that orders ``frame2.png`` before ``frame10.png`` (case-insensitive)."""
-    return tuple(int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name))
-
-
 class ImageFolderSource(FrameSource):
     """A folder of frames (or a glob pattern), in natural sort order.
 
-    Unreadable files are skipped and counted; their index stays reserved so the
-    indices match the sorted file list.
+    Frames are read with :func:`posekit.io.read_image`, like photos given to
+    ``posekit predict``: the EXIF orientation is applied unless
+    ``ignore_orientation``. Unreadable files are skipped and counted (the
+    reason is logged); their index stays reserved so the indices match the
+    sorted file list.
 
     Args:
         path: a directory, or a glob pattern such as ``"frames/*.png"``.
         fps: frame rate used for timestamps (``index / fps``).
+        ignore_orientation: keep the stored pixel frame of each file
+            (``posekit predict --ignore-exif``).
     """
 
-    def __init__(self, path: str | os.PathLike, *, fps: float = 25.0) -> None:
+    def __init__(self, path: str | os.PathLike, *, fps: float = 25.0, ignore_orientation: bool = False) -> None:
         super().__init__()
+        self.ignore_orientation = bool(ignore_orientation)
         spec = str(path)
         if os.path.isdir(spec):
             files = [p for p in Path(spec).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
@@ -387,37 +392,33 @@ class ImageFolderSource(FrameSource):
         self.files: list[Path] = sorted(files, key=lambda p: natural_key(p.name))
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
-        first = _imread(self.files[0])
-        h, w = first.shape[:2] if first is not None else (0, 0)
+        try:
+            h, w = self._read(self.files[0]).shape[:2]
+        except ImageReadError:  # reported when iterated
+            h, w = 0, 0
         self.info = SourceInfo(kind="images", name=spec, fps=float(fps), width=w, height=h,
                                frame_count=len(self.files))
 
     def frame_name(self, index: int) -> str:
         return self.files[index].name
 
+    def _read(self, path: Path) -> np.ndarray:
+        """The ``(H, W, 3)`` uint8 BGR frame of ``path`` (raises :class:`~posekit.io.ImageReadError`)."""
+        return _io.read_image(path, ignore_orientation=self.ignore_orientation)
+
     def _frames(self) -> Iterator[Frame]:
         stats = self.stats
         for index, path in enumerate(self.files):
-            image = _imread(path)
-            if image is None:
-                log.warning("%s: cannot read %s, frame %d skipped", self.info.name, path.name, index)
+            try:
+                image = self._read(path)
+            except ImageReadError as exc:
+                log.warning("%s: frame %d (%s) skipped: %s", self.info.name, index, path.name, exc.reason)
                 stats.note_skipped(index)
                 continue
             stats.frames += 1
             stats.last_index = index
             yield Frame(index, index / self.info.fps, image)
         self._finish("end", early=False)
-
-
-def _imread(path: Path) -> np.ndarray | None:
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)  # handles non-ASCII paths
-    except OSError:
-        return None
-    if data.size == 0:
-        return None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    return None if image is None else _as_bgr(image)
 
 
 def _as_bgr(image: np.ndarray) -> np.ndarray:
@@ -481,6 +482,7 @@ def open_source(
     *,
     fps: float | None = None,
     max_consecutive_failures: int | None = None,
+    ignore_orientation: bool = False,
 ) -> FrameSource:
     """Open a path, folder, glob, webcam index or URL as a :class:`FrameSource`.
 
@@ -491,6 +493,9 @@ def open_source(
             (``0`` or ``"0"``), or stream URL (``rtsp://``, ``http://``, ...).
         fps: frame rate for image folders (default 25) or to override a camera's.
         max_consecutive_failures: failed reads in a row that end a video/stream.
+        ignore_orientation: image folders only: keep each file's stored pixel
+            frame instead of applying its EXIF orientation (see
+            :func:`posekit.io.read_image`).
 
     Raises:
         FileNotFoundError: missing file / empty folder.
@@ -509,5 +514,5 @@ def open_source(
     if scheme == "file":
         text = text[7:]
     if os.path.isdir(text) or (_GLOB_CHARS.search(text) and not os.path.exists(text)):
-        return ImageFolderSource(text, fps=fps or 25.0)
+        return ImageFolderSource(text, fps=fps or 25.0, ignore_orientation=ignore_orientation)
     return VideoFileSource(text, **extra)

@@ -10,8 +10,9 @@ tracks and their smoothing filters.
 One person, one pose
 --------------------
 Every frame's poses first go through a stricter greedy OKS-NMS
-(:attr:`StreamConfig.duplicate_oks`, 0.7) than the image pipeline's (HRNet's
-0.9, tuned for COCO AP), then a "one head, one person" rule
+(:attr:`StreamConfig.duplicate_oks`, 0.7, keypoint-extent areas:
+:func:`duplicate_areas`) than the image pipeline's (the top-down tail of
+:mod:`posekit.pose.topdown`: HRNet's 0.9, tuned for COCO AP), then a "one head, one person" rule
 (:attr:`StreamConfig.same_head`, :func:`posekit.posenms.head_nms`): in a crowd
 a crop often yields a pose with one person's head on a neighbour's body, far
 from the real pose in OKS. Such duplicates would otherwise each take a
@@ -48,11 +49,11 @@ from posekit.schema import COCO17, KeypointSchema
 from posekit.structures import Poses
 from posekit.video.prefetch import prefetch as prefetch_iter
 from posekit.video.smoothing import OneEuroConfig, PoseSmoother
-from posekit.video.sources import open_source
+from posekit.video.sources import Frame, open_source
 from posekit.video.tracker import PoseTracker, TrackerConfig, pose_boxes, pose_confidence
 
-__all__ = ["Estimator", "StreamConfig", "FramePoseProcessor", "stream_poses", "propagation_boxes",
-           "suppress_duplicates"]
+__all__ = ["Estimator", "StreamConfig", "FramePoseProcessor", "stream_frames", "stream_poses",
+           "propagation_boxes", "suppress_duplicates", "duplicate_areas"]
 
 log = logging.getLogger(__name__)
 
@@ -127,16 +128,38 @@ class StreamConfig:
             raise ValueError(f"same_head must be >= 0 or None, got {self.same_head}")
 
 
+def duplicate_areas(poses: Poses, keypoint_threshold: float) -> np.ndarray:
+    """Object areas ``(N,)`` of the stream's duplicate OKS-NMS: the keypoint extent.
+
+    The tight box of the keypoints scoring above ``keypoint_threshold``
+    (:func:`~posekit.video.tracker.pose_boxes`; the pose's own box when fewer
+    than 2 are), each side at least 1 px. Not the area of the image
+    pipeline's OKS-NMS (:func:`posekit.pose.topdown.nms_areas`, the padded
+    crop region of the detector box), on purpose: a pose's box in the stream
+    is the detector's on detection frames but the crop box propagated from
+    the previous frame in between, so a box area would change meaning from
+    frame to frame, while the keypoint extent is the same measure on every
+    frame -- and the one the tracker matches with.
+    """
+    boxes = pose_boxes(poses, keypoint_threshold)
+    return (boxes[:, 2] - boxes[:, 0]).clip(min=1.0) * (boxes[:, 3] - boxes[:, 1]).clip(min=1.0)
+
+
 def suppress_duplicates(poses: Poses, config: StreamConfig) -> Poses:
     """One pose per person in a frame (see :attr:`StreamConfig.duplicate_oks` and
-    :attr:`StreamConfig.same_head`); order kept."""
+    :attr:`StreamConfig.same_head`); order kept.
+
+    A separate step after the estimator's own pose NMS (the top-down tail,
+    :mod:`posekit.pose.topdown`, which keeps what helps COCO AP): stricter
+    (OKS 0.7), over confident keypoints only, ranked by mean keypoint score,
+    with keypoint-extent areas (:func:`duplicate_areas`).
+    """
     if len(poses) < 2:
         return poses
     confidence = pose_confidence(poses)
     keep = np.arange(len(poses))
     if config.duplicate_oks is not None:
-        boxes = pose_boxes(poses, config.keypoint_threshold)
-        areas = (boxes[:, 2] - boxes[:, 0]).clip(min=1.0) * (boxes[:, 3] - boxes[:, 1]).clip(min=1.0)
+        areas = duplicate_areas(poses, config.keypoint_threshold)
         keep = oks_nms(poses.keypoints, poses.keypoint_scores, areas, confidence,
                        poses.schema.sigmas_array(), thresh=config.duplicate_oks,
                        in_vis_thresh=config.keypoint_threshold)
@@ -261,6 +284,49 @@ class FramePoseProcessor:
         return self._count
 
 
+def stream_frames(
+    processor: FramePoseProcessor,
+    source: Any,
+    *,
+    prefetch: int = 8,
+    fps: float | None = None,
+    max_frames: int | None = None,
+) -> Iterator[tuple[Frame, Poses]]:
+    """The frame loop of the stream: each decoded frame with its poses.
+
+    :func:`stream_poses` and :func:`posekit.video.run.run_video` (which also
+    needs the images and ``processor``'s counters) both run this loop.
+
+    Args:
+        processor: the per-frame logic (detection / propagation, tracking,
+            smoothing); its counters (``detections_run``, ``tracker.stats``)
+            stay readable afterwards.
+        source: video file, folder of frames / glob, webcam index, stream URL,
+            or an open :class:`~posekit.video.sources.FrameSource`.
+        prefetch: frames decoded ahead in a background thread (0: no thread).
+        fps: frame rate for image folders.
+        max_frames: stop after this many frames.
+
+    Yields:
+        ``(frame, poses)``: the :class:`~posekit.video.sources.Frame`
+        (``index``, ``time``, BGR ``image`` ``(H, W, 3)``) and its poses.
+        Closing the generator (or breaking out of the loop) stops the decoder
+        thread and releases the source.
+    """
+    src = open_source(source, fps=fps)
+    frames = prefetch_iter(src, prefetch)
+    try:
+        for n, frame in enumerate(frames):
+            if max_frames is not None and n >= max_frames:
+                break
+            yield frame, processor.process(frame.index, frame.time, frame.image)
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
+        src.close()
+
+
 def stream_poses(
     estimator: Estimator,
     source: Any,
@@ -297,19 +363,13 @@ def stream_poses(
         Closing the generator (or breaking out of the loop) stops the decoder
         thread and releases the source.
     """
-    src = open_source(source, fps=fps)
     processor = FramePoseProcessor(
         estimator, detect_every=detect_every, tracker_config=tracker_config, track=track,
         smoothing=smoothing, config=config,
     )
-    frames = prefetch_iter(src, prefetch)
+    items = stream_frames(processor, source, prefetch=prefetch, fps=fps, max_frames=max_frames)
     try:
-        for n, (index, t, image) in enumerate(frames):
-            if max_frames is not None and n >= max_frames:
-                break
-            yield index, t, processor.process(index, t, image)
+        for frame, poses in items:
+            yield frame.index, frame.time, poses
     finally:
-        close = getattr(frames, "close", None)
-        if close is not None:
-            close()
-        src.close()
+        items.close()

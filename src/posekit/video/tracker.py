@@ -69,9 +69,8 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from posekit.detect.postprocess import box_iou
 from posekit.evaluation.oks import oks_one_to_many
-from posekit.geometry import keypoints_to_boxes
+from posekit.geometry import box_iou, keypoints_to_boxes
 from posekit.schema import COCO17, KeypointSchema
 from posekit.structures import Poses
 

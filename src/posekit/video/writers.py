@@ -11,8 +11,8 @@
   first/last frame, frames seen, mean score; a few numbers per track.
 * :class:`VideoRenderer` -- the rendered video (skeletons and ids) at the
   input's fps and size; ``close`` finalises the container.
-* :func:`write_json_atomic` -- write a JSON file through a temporary file and
-  ``os.replace``, so readers never see half a file.
+* :func:`write_json_atomic` -- indented JSON through :func:`posekit.io.atomic_write_json`
+  (temporary file, fsync, ``os.replace``), so readers never see half a file.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from posekit.draw import draw_poses
+from posekit.io import atomic_write_json
 from posekit.structures import Poses
 
 __all__ = [
@@ -68,13 +69,8 @@ def frame_record(index: int, time: float, poses: Poses, decimals: int = 2) -> di
 
 
 def write_json_atomic(path: str | os.PathLike, data: Any, indent: int | None = 2) -> None:
-    """Write ``data`` as JSON to ``path`` via a temporary file and ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=indent)
-        f.write("\n")
-    os.replace(tmp, path)
+    """Write ``data`` as indented JSON to ``path`` atomically (:func:`posekit.io.atomic_write_json`)."""
+    atomic_write_json(path, data, indent=indent)
 
 
 class JsonlWriter:

@@ -1,0 +1,112 @@
+"""Export PyTorch networks to ONNX: the one exporter of posekit.
+
+Pose networks get their :class:`~posekit.spec.PoseModelSpec` stored as ONNX
+metadata :data:`~posekit.spec.SPEC_METADATA_KEY` (JSON), which
+:class:`~posekit.pose.onnx_model.OnnxPoseModel` reads back, so an exported file
+is self-describing. Uses the TorchScript-based exporter
+(``torch.onnx.export(..., dynamo=False)``), which needs only ``onnx``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from posekit.io import atomic_write_bytes
+from posekit.spec import SPEC_METADATA_KEY, PoseModelSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+__all__ = ["onnx_bytes", "export_onnx"]
+
+logger = logging.getLogger(__name__)
+
+
+def onnx_bytes(
+    model: "nn.Module",
+    input_size: tuple[int, int],
+    spec: PoseModelSpec | None = None,
+    opset: int = 17,
+    dynamic_batch: bool = True,
+    *,
+    input_name: str = "input",
+    output_name: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> bytes:
+    """Serialise ``model`` as an ONNX model.
+
+    Args:
+        model: network taking ``(N, 3, H, W)`` float32 (exported in ``eval()``
+            mode; its training flag is restored afterwards).
+        input_size: ``(width, height)`` of the traced input.
+        spec: pose contract to store as ``posekit.spec`` metadata (``None`` for detectors).
+        opset: ONNX opset version.
+        dynamic_batch: make the batch axis symbolic (``N``); otherwise batch 1 is fixed.
+        input_name: graph input name.
+        output_name: graph output name (default ``"heatmaps"`` with a spec, else ``"output"``).
+        metadata: extra string metadata entries.
+    """
+    import onnx
+    import torch
+
+    if spec is not None and tuple(spec.input_size) != tuple(input_size):
+        raise ValueError(f"input_size {tuple(input_size)} differs from spec.input_size {spec.input_size}")
+    width, height = (int(v) for v in input_size)
+    output_name = output_name or ("heatmaps" if spec is not None else "output")
+    dynamic_axes = {input_name: {0: "N"}, output_name: {0: "N"}} if dynamic_batch else None
+
+    was_training = model.training
+    model.eval()
+    dummy = torch.zeros(1, 3, height, width, dtype=torch.float32)
+    buffer = io.BytesIO()
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            # The TorchScript exporter is deprecated in favour of dynamo (which needs onnxscript);
+            # tracing warns about static shapes.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            torch.onnx.export(
+                model, (dummy,), buffer, dynamo=False, opset_version=int(opset), input_names=[input_name],
+                output_names=[output_name], dynamic_axes=dynamic_axes, do_constant_folding=True,
+            )
+    finally:
+        model.train(was_training)
+
+    proto = onnx.load_model_from_string(buffer.getvalue())
+    entries = dict(metadata or {})
+    if spec is not None:
+        entries[SPEC_METADATA_KEY] = spec.to_json()
+    for key, value in entries.items():
+        prop = proto.metadata_props.add()
+        prop.key, prop.value = str(key), str(value)
+    proto.producer_name = "posekit"
+    logger.info("exported %s (%dx%d, opset %d) to ONNX", type(model).__name__, width, height, opset)
+    return proto.SerializeToString()
+
+
+def export_onnx(
+    model: "nn.Module",
+    out_path: str | Path,
+    input_size: tuple[int, int] | None = None,
+    spec: PoseModelSpec | None = None,
+    *args: Any,
+    **kwargs: Any,
+) -> Path:
+    """Write ``model`` as an ONNX file (atomically); ``input_size=None`` takes ``spec.input_size``.
+
+    The other arguments are those of :func:`onnx_bytes`. Returns the written path.
+    """
+    if input_size is None:
+        if spec is None:
+            raise ValueError("give input_size or a spec")
+        input_size = spec.input_size
+    data = onnx_bytes(model, input_size, spec, *args, **kwargs)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out_path, data)
+    return out_path
