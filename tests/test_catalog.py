@@ -27,8 +27,10 @@ def test_catalog_sha256_matches_shared_sha256sums(models_dir):
 
 
 def test_list_entries_by_task_and_runtime():
-    assert {m.name for m in catalog.list_entries("detection", "onnx")} == {"yolox_nano", "rtmdet_nano"}
-    assert {m.name for m in catalog.list_entries("pose", "onnx")} == {"movenet_thunder", "movenet_lightning"}
+    assert {m.name for m in catalog.list_entries("detection", "onnx")} == {
+        "yolox_nano", "rtmdet_nano", "picodet_s_320", "picodet_s_192"}
+    assert {m.name for m in catalog.list_entries("pose", "onnx")} == {
+        "movenet_thunder", "movenet_lightning", "pp_tinypose_256x192", "pp_tinypose_128x96"}
     assert all(isinstance(m.spec, PoseModelSpec) for m in catalog.list_entries("pose"))
     assert all(isinstance(m.spec, DetectorSpec) for m in catalog.list_entries("detection"))
     assert "yolov3_spp" in {m.name for m in catalog.list_entries("detection", "torch")}

@@ -320,6 +320,12 @@ class _RecordingEstimator:
         self.images.append(image)
         return Poses.empty()
 
+    def predict_files(self, paths, *, prefetch: int = 4, ignore_orientation: bool = False):
+        """The real folder loop (reading, error handling) around this stand-in's ``__call__``."""
+        from posekit.pipeline import PoseEstimator
+
+        return PoseEstimator.predict_files(self, paths, prefetch=prefetch, ignore_orientation=ignore_orientation)
+
     def __repr__(self) -> str:
         return "RecordingEstimator()"
 

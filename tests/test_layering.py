@@ -20,10 +20,10 @@ ROOT = Path(posekit.__file__).parent
 #: The layers, lowest first. The ground floor is pure numpy (+ OpenCV / ONNX Runtime at
 #: the edges) and knows nothing of models, pipelines or commands.
 LAYERS: list[set[str]] = [
-    {"schema", "spec", "io", "geometry", "codec", "posenms", "evaluation", "runtime", "timing"},  # ground floor
-    {"structures", "draw", "catalog"},
+    {"schema", "spec", "io", "geometry", "codec", "posenms", "evaluation", "runtime", "timing", "prefetch"},  # ground floor
+    {"structures", "draw", "catalog", "presets"},
     {"models", "pose", "detect"},
-    {"factory", "export"},
+    {"factory", "export", "quantize"},
     {"pipeline", "video", "train"},
     {"cli", "__main__"},
 ]
@@ -133,7 +133,7 @@ def test_cycle_finder_finds_cycles() -> None:
     assert find_cycle({"a": {"b": []}, "b": {}}) is None
 
 
-@pytest.mark.parametrize("unit", sorted(GROUND_FLOOR - {"runtime", "timing"}))
+@pytest.mark.parametrize("unit", sorted(GROUND_FLOOR - {"runtime", "timing", "prefetch"}))
 def test_ground_floor_module_imports_alone(unit: str) -> None:
     """Importing a ground-floor unit loads no posekit unit above the ground floor."""
     import subprocess

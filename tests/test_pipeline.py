@@ -16,6 +16,7 @@ from posekit.factory import build_pose_model
 from posekit.catalog import ModelFileError
 from posekit.io import read_image
 from posekit.pipeline import PoseEstimator
+from posekit.presets import get_preset
 from posekit.schema import COCO17
 from posekit.structures import Poses
 
@@ -59,9 +60,13 @@ def _file_name(gt: dict, image_id: int) -> str:
 
 
 @pytest.mark.slow
-def test_default_models_find_people_with_keypoints_in_their_boxes(models_dir, shared_dir):
-    est = PoseEstimator(models_dir=models_dir, num_threads=1)  # yolox_nano + movenet_thunder
-    assert est.spec.input_size == (256, 256) and est.spec.layout == "NHWC"
+@pytest.mark.parametrize("preset", ["balanced", "fast", "movenet"])
+def test_presets_find_people_with_keypoints_in_their_boxes(preset, models_dir, shared_dir):
+    est = PoseEstimator.from_preset(preset, models_dir=models_dir, num_threads=1)
+    if preset == "movenet":  # yolox_nano + movenet_thunder
+        assert est.spec.input_size == (256, 256) and est.spec.layout == "NHWC"
+    else:
+        assert est.spec.layout == "NCHW" and est.spec.output == "heatmaps"
     samples = shared_dir / "data" / "samples"
     for name, min_people in (("person.jpg", 1), ("basketball1.png", 2)):
         image = read_image(samples / name)
@@ -135,6 +140,8 @@ def _gt_box_oks(est: PoseEstimator, coco_dev: Path, gt: dict, n_images: int = 8)
     [
         ("test-only", 0.65),  # measured mean OKS 0.73 without and 0.78 with flip test on these 14 people
         ("movenet_lightning", 0.62),  # measured 0.690 without, 0.700 with (0.677 with HRNet's shift wrongly applied)
+        ("pp_tinypose_256x192", 0.78),  # measured 0.823 without, 0.835 with
+        ("pp_tinypose_128x96", 0.74),  # measured 0.785 without, 0.798 with
     ],
 )
 def test_estimate_with_given_boxes_and_flip_test(which, min_oks, models_dir, hrnet_model, coco_dev, coco_gt):
@@ -194,11 +201,12 @@ def test_timer_has_every_stage(hrnet_est, shared_dir):
 # ----------------------------------------------------------------------------- model files
 
 
-def test_missing_model_file_names_file_sha_and_source(tmp_path):
+@pytest.mark.parametrize("preset", ["movenet", "balanced"])
+def test_missing_model_file_names_file_sha_and_source(tmp_path, preset):
     with pytest.raises(ModelFileError) as info:
-        PoseEstimator(models_dir=tmp_path)
+        PoseEstimator(preset=preset, models_dir=tmp_path)
     msg = str(info.value)
-    entry = catalog.get("yolox_nano")
+    entry = catalog.get(get_preset(preset).detector)
     assert entry.file.name in msg and entry.sha256 in msg and entry.source in msg
     assert str(tmp_path) in msg
 
@@ -216,7 +224,7 @@ def test_corrupt_model_file(tmp_path, models_dir):
     data[1000:1010] = bytes(b ^ 0xFF for b in data[1000:1010])
     bad.write_bytes(bytes(data))
     with pytest.raises(ModelFileError, match="corrupt") as info:
-        PoseEstimator(models_dir=tmp_path)
+        PoseEstimator(preset="movenet", models_dir=tmp_path)  # the preset whose detector is yolox_nano
     assert entry.sha256 in str(info.value) and entry.file.name in str(info.value)
 
 
@@ -233,3 +241,22 @@ def test_read_of_a_drawn_result_is_an_image(hrnet_est, shared_dir, tmp_path):
     drawn = draw_poses(image, poses)
     assert drawn.shape == image.shape and not np.array_equal(drawn, image)
     assert cv2.imwrite(str(tmp_path / "x.jpg"), drawn)
+
+
+def test_predict_files_reads_ahead_and_keeps_going_after_a_bad_file(hrnet_model, shared_dir, tmp_path):
+    """Results come in input order; an unreadable file is reported with its reason, the rest are processed."""
+    samples = shared_dir / "data" / "samples"
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    paths = [samples / "person.jpg", bad, samples / "kite.jpg"]
+    one_box = lambda image: (np.array([[10.0, 10.0, 60.0, 120.0]]), np.array([0.9]))  # noqa: E731
+    est = PoseEstimator(one_box, hrnet_model, flip_test=False)
+    for prefetch in (0, 2):
+        results = list(est.predict_files(paths, prefetch=prefetch))
+        assert [r.path for r in results] == paths
+        assert results[1].poses is None and results[1].image is None and results[1].error  # the reason
+        assert results[0].error is None and len(results[0].poses) == 1
+        assert results[2].error is None and results[2].image.shape[2] == 3
+    # stopping early stops the reader thread (no exception, no hang)
+    first = next(iter(est.predict_files(paths * 5, prefetch=2)))
+    assert first.path == paths[0]

@@ -26,3 +26,120 @@ def test_errors_name_the_file(tmp_path):
         make_session(bad)
     with pytest.raises(ValueError, match="optimization"):
         make_session(bad, optimization="max")
+
+
+# ---------------------------------------------------------------------- OpenVINO backend
+
+TINYPOSE = "pp-tinypose/pp-tinypose-128x96.onnx"
+PICODET = "picodet-s-pedestrian/picodet_s_192_lcnet_pedestrian.onnx"
+
+
+@pytest.fixture(scope="module")
+def openvino():
+    return pytest.importorskip("openvino")
+
+
+def _both(path, **kwargs):
+    """ONNX Runtime and OpenVINO sessions of one file, one thread each."""
+    return make_session(path, 1, **kwargs), make_session(path, 1, backend="openvino", **kwargs)
+
+
+def _same_interface(ort_session, ov_session):
+    ort_in, ov_in = ort_session.get_inputs(), ov_session.get_inputs()
+    assert [i.name for i in ov_in] == [i.name for i in ort_in]
+    assert [i.type for i in ov_in] == [i.type for i in ort_in]
+    for a, b in zip(ort_in, ov_in):  # ORT names dynamic axes ("N"); OpenVINO gives None
+        assert b.shape == [d if isinstance(d, int) else None for d in a.shape]
+    assert [o.name for o in ov_session.get_outputs()] == [o.name for o in ort_session.get_outputs()]
+
+
+def test_openvino_matches_onnxruntime_on_tinypose_dynamic_batch(openvino, models_dir):
+    ort_session, ov_session = _both(models_dir / TINYPOSE)
+    _same_interface(ort_session, ov_session)
+    name = ov_session.get_inputs()[0].name
+    rng = np.random.default_rng(0)
+    first = None
+    for batch in (1, 3, 1):  # one compiled model serves every batch size, back and forth
+        x = rng.standard_normal((batch, 3, 128, 96)).astype(np.float32)
+        expected = ort_session.run(None, {name: x})
+        got = ov_session.run(None, {name: x})
+        assert len(got) == 1 and got[0].shape == expected[0].shape == (batch, 17, 32, 24)
+        assert got[0].dtype == np.float32
+        np.testing.assert_allclose(got[0], expected[0], rtol=0, atol=1e-3)
+        if first is None:
+            first = got[0]
+            first_copy = first.copy()
+    np.testing.assert_array_equal(first, first_copy)  # later calls did not overwrite an earlier result
+    by_name = ov_session.run([ov_session.get_outputs()[0].name], {name: x})
+    np.testing.assert_array_equal(by_name[0], got[0])
+
+
+def test_openvino_matches_onnxruntime_on_picodet(openvino, models_dir):
+    ort_session, ov_session = _both(models_dir / PICODET)
+    _same_interface(ort_session, ov_session)
+    assert [o.name for o in ov_session.get_outputs()] == ["boxes", "scores"]
+    rng = np.random.default_rng(1)
+    for batch in (1, 2):
+        x = rng.standard_normal((batch, 3, 192, 192)).astype(np.float32)
+        boxes, scores = ov_session.run(None, {"image": x})
+        ref_boxes, ref_scores = ort_session.run(None, {"image": x})
+        assert boxes.shape == ref_boxes.shape == (batch, 765, 4) and scores.shape == (batch, 1, 765)
+        np.testing.assert_allclose(boxes, ref_boxes, rtol=0, atol=1e-2)  # pixels of the 192 input
+        np.testing.assert_allclose(scores, ref_scores, rtol=0, atol=1e-4)
+    scores_only = ov_session.run(["scores"], {"image": x})
+    assert len(scores_only) == 1
+    np.testing.assert_array_equal(scores_only[0], scores)
+
+
+def test_openvino_reads_bytes_and_their_metadata(openvino, models_dir):
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(models_dir / TINYPOSE))
+    onnx.helper.set_model_props(model, {"posekit.spec": '{"input_size": [96, 128]}', "note": "ü"})
+    data = model.SerializeToString()
+    ort_session = make_session(data, 1)
+    ov_session = make_session(data, 1, backend="openvino")
+    assert ov_session.get_modelmeta().custom_metadata_map == ort_session.get_modelmeta().custom_metadata_map
+    assert ov_session.get_modelmeta().custom_metadata_map["note"] == "ü"
+    x = np.random.default_rng(2).standard_normal((2, 3, 128, 96)).astype(np.float32)
+    np.testing.assert_allclose(
+        ov_session.run(None, {"image": x})[0], ort_session.run(None, {"image": x})[0], rtol=0, atol=1e-3
+    )
+    plain = make_session(models_dir / TINYPOSE, 1, backend="openvino")
+    assert plain.get_modelmeta().custom_metadata_map == {}
+
+
+def test_openvino_runs_movenet_and_checks_feeds_like_onnxruntime(openvino, models_dir):
+    ort_session, ov_session = _both(models_dir / "movenet-lightning_with_heatmaps.onnx")
+    _same_interface(ort_session, ov_session)
+    x = np.random.default_rng(3).integers(0, 256, (1, 192, 192, 3)).astype(np.int32)
+    for got, expected in zip(ov_session.run(None, {"input:0": x}), ort_session.run(None, {"input:0": x})):
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-3)
+    with pytest.raises(TypeError, match="int32"):
+        ov_session.run(None, {"input:0": x.astype(np.float32)})
+    with pytest.raises(ValueError, match="input names"):
+        ov_session.run(None, {"image": x})
+    with pytest.raises(ValueError, match="unknown output"):
+        ov_session.run(["nope"], {"input:0": x})
+
+
+def test_openvino_errors_name_the_file(openvino, tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not onnx")
+    with pytest.raises(RuntimeError, match="bad.onnx"):
+        make_session(bad, backend="openvino")
+
+
+def test_backend_is_checked_and_a_missing_openvino_says_how_to_install(monkeypatch, models_dir):
+    import sys
+
+    from posekit import runtime
+
+    with pytest.raises(ValueError, match="backend"):
+        make_session(models_dir / TINYPOSE, backend="tensorrt")
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino -> ImportError
+    runtime._openvino_core.cache_clear()
+    try:
+        with pytest.raises(ImportError, match=r"pip install 'posekit\[openvino\]'"):
+            make_session(models_dir / TINYPOSE, backend="openvino")
+    finally:
+        runtime._openvino_core.cache_clear()

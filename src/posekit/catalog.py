@@ -220,6 +220,59 @@ def _movenet(variant: str, size: int, sha256: str) -> ModelEntry:
     )
 
 
+#: PP-TinyPose's contract (MODELS.md): HRNet's affine crop (aspect 0.75, padding 1.25), RGB,
+#: ImageNet mean/std, stride-4 heatmaps. DARK decoding, as PaddleDetection's own pipeline: on the
+#: dev set (PicoDet-320 boxes scoring >= 0.2, no flip) AP 0.666 vs 0.659 with HRNet's quarter
+#: shift; HRNet's padding 1.25 kept (crop masking at 1.25 measured lower: 0.651 vs 0.659).
+TINYPOSE_SPEC = PoseModelSpec(input_size=(192, 256), decode="dark")
+
+_PADDLE_SOURCE = (
+    "PaddleDetection {what} release (PaddlePaddle authors), OpenVINO fp16 IR from "
+    "github.com/guojin-yan/Csharp_and_OpenVINO_deploy_PP-TinyPose@0f6a4845 converted to ONNX with a dynamic batch "
+    "(fp16 widened exactly; see MODELS.md of the model set)"
+)
+
+
+def _picodet(size: int, sha256: str) -> ModelEntry:
+    """PP-PicoDet-S pedestrian: one class, boxes already decoded, no NMS inside (MODELS.md)."""
+    return ModelEntry(
+        name=f"picodet_s_{size}",
+        task="detection",
+        runtime="onnx",
+        # PaddleDetection's pipeline: plain (stretch) resize with cubic interpolation, RGB /255 + ImageNet
+        # mean/std; outputs boxes (1, M, 4) in the input frame + scores (1, 1, M); NMS 0.6 on our side.
+        spec=DetectorSpec(input_size=(size, size), resize="stretch", interpolation="cubic", channel_order="RGB",
+                          mean=IMAGENET_MEAN, std=IMAGENET_STD, decoder="boxes_scores"),
+        files=(
+            ModelFile(
+                f"picodet-s-pedestrian/picodet_s_{size}_lcnet_pedestrian.onnx", sha256,
+                _PADDLE_SOURCE.format(what=f"PP-PicoDet-S pedestrian {size} (picodet_s_{size}_lcnet_pedestrian)"),
+                LICENSES["apache"],
+            ),
+        ),
+        description=f"PP-PicoDet-S pedestrian {size}x{size} person detector (PaddleDetection)",
+        num_output_channels=4,
+    )
+
+
+def _tinypose(height: int, width: int, sha256: str) -> ModelEntry:
+    """PP-TinyPose: HRNet's crop contract (affine, aspect 0.75, padding 1.25), stride-4 COCO-17 heatmaps."""
+    return ModelEntry(
+        name=f"pp_tinypose_{height}x{width}",
+        task="pose",
+        runtime="onnx",
+        spec=TINYPOSE_SPEC.with_(input_size=(width, height)),
+        files=(
+            ModelFile(
+                f"pp-tinypose/pp-tinypose-{height}x{width}.onnx", sha256,
+                _PADDLE_SOURCE.format(what=f"PP-TinyPose {height}x{width}"), LICENSES["apache"],
+            ),
+        ),
+        description=f"PP-TinyPose {height}x{width} (PaddleDetection, Lite-HRNet), COCO-17 heatmaps",
+        num_output_channels=17,
+    )
+
+
 _ONNX_ENTRIES = (
     ModelEntry(
         name="yolox_nano",
@@ -258,6 +311,10 @@ _ONNX_ENTRIES = (
         description="RTMDet-nano 320x320 person detector (OpenMMLab), NMS inside the graph",
         num_output_channels=5,
     ),
+    _picodet(320, "6651366082cbdd6b54c6a507d59981f1b2446a6258e4f7054ca4b5b3510c9d39"),
+    _picodet(192, "38cf030a00f39a96c044bf9cb6066b177d00582a98834474155c07a2e7ec6d57"),
+    _tinypose(256, 192, "c85a92888f4fecb1de070505f3045713f34d0fedb20d04dbd0364b3a9bcb4a80"),
+    _tinypose(128, 96, "ffb8c205dec287a2ac0eeb1cb53f2412ef880b78c6616224bd90db651df40358"),
     _movenet("thunder", 256, "7a2428cc1adccd96c53f22149eb10e0dbf0107c9efd03af0ddb27636f4efd335"),
     _movenet("lightning", 192, "418818f45db38ffc681b4ad29669d6f79d95ca50191fed000985079d6590df60"),
 )

@@ -33,8 +33,14 @@ log = logging.getLogger(__name__)
 
 Detector = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
 
-#: Where networks run: ONNX Runtime (default) or PyTorch (torch networks only).
-RUNTIMES = ("onnx", "torch")
+#: Where networks run: ONNX Runtime (default), PyTorch (torch networks only) or OpenVINO
+#: (``pip install 'posekit[openvino]'``; ONNX files and exported torch networks).
+RUNTIMES = ("onnx", "torch", "openvino")
+
+
+def _backend(runtime: str) -> str:
+    """The :func:`posekit.runtime.make_session` backend that runs ONNX graphs for ``runtime``."""
+    return "openvino" if runtime == "openvino" else "onnxruntime"
 
 
 def _choices(task: str) -> list[str]:
@@ -64,13 +70,13 @@ def build_detector(
         return detector
     name, entry = _lookup(detector, "detection", runtime)
     if entry is not None and entry.runtime == "onnx":
-        return OnnxDetector(catalog.model_file_path(name, models_dir), entry.spec, config, num_threads)
+        return OnnxDetector(catalog.model_file_path(name, models_dir), entry.spec, config, num_threads, _backend(runtime))
     if entry is not None:
         return _build_torch_detector(entry, checkpoint, models_dir, config, runtime, num_threads)
     path = Path(name)
     if path.suffix.lower() == ".onnx" and path.is_file():
         spec = catalog.get("yolox_nano").spec
-        return OnnxDetector(path, spec, config, num_threads)
+        return OnnxDetector(path, spec, config, num_threads, _backend(runtime))
     raise ValueError(f"unknown detector {name!r}; choices: {_choices('detection') + ['<path/to/yolox.onnx>']}")
 
 
@@ -106,7 +112,8 @@ def build_pose_model(
     name, entry = _lookup(pose_model, "pose", runtime)
     if entry is not None and entry.runtime == "onnx":
         spec = entry.spec if not output else entry.spec.with_(output=output)
-        return OnnxPoseModel(catalog.model_file_path(name, models_dir), spec, num_threads=num_threads)
+        return OnnxPoseModel(catalog.model_file_path(name, models_dir), spec, num_threads=num_threads,
+                             backend=_backend(runtime))
     if entry is not None:
         from posekit.models.registry import create_model
 
@@ -117,7 +124,7 @@ def build_pose_model(
     if suffix == ".onnx":
         if not path.is_file():
             raise FileNotFoundError(f"pose model file {name!r} not found")
-        return OnnxPoseModel(path, num_threads=num_threads)
+        return OnnxPoseModel(path, num_threads=num_threads, backend=_backend(runtime))
     if suffix in (".pth", ".pt") and path.is_file():
         try:
             from posekit.models.trained import load_trained_model
@@ -153,6 +160,7 @@ def _run_torch_network(model: Any, spec: PoseModelSpec, name: str, runtime: str,
         return TorchPoseModel(model.eval(), spec, num_threads=num_threads)
     from posekit.models.onnx_export import onnx_bytes
 
-    pose = OnnxPoseModel(onnx_bytes(model.eval(), spec.input_size, spec), spec, num_threads=num_threads)
+    pose = OnnxPoseModel(onnx_bytes(model.eval(), spec.input_size, spec), spec, num_threads=num_threads,
+                         backend=_backend(runtime))
     pose.name = name
     return pose

@@ -10,99 +10,143 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
+from posekit.detect.budget import CropBudget, select_boxes
 from posekit.detect.onnx_detectors import DetectorConfig
 from posekit.factory import build_detector, build_pose_model
-from posekit.io import read_image
+from posekit.io import ImageReadError, read_image
 from posekit.pose.crop import crop_people
 from posekit.pose import topdown
 from posekit.pose.topdown import POSE_NMS_METHODS, TopDownConfig
 from posekit.posenms import PoseNMSParams
+from posekit.prefetch import prefetch as prefetch_iter
+from posekit.presets import DEFAULT_PRESET, get_preset
 from posekit.schema import get_schema
 from posekit.structures import Poses
 from posekit.timing import StageTimer
 
-__all__ = ["PoseEstimator", "POSE_NMS_METHODS"]
+__all__ = ["PoseEstimator", "FileResult", "POSE_NMS_METHODS"]
 
 log = logging.getLogger(__name__)
+
+
+class FileResult(NamedTuple):
+    """The outcome for one image file of :meth:`PoseEstimator.predict_files`.
+
+    Attributes:
+        path: the file.
+        image: its decoded BGR pixels ``(H, W, 3)`` (``None`` if unreadable).
+        poses: its poses (``None`` on error).
+        error: why the file failed, or ``None``.
+    """
+
+    path: Path
+    image: np.ndarray | None
+    poses: Poses | None
+    error: str | None
 
 
 class PoseEstimator:
     """Multi-person pose estimation on images.
 
+    Every model option left at ``None`` comes from ``preset`` (:mod:`posekit.presets`:
+    ``"fast"``, ``"balanced"`` — the default —, ``"accurate"``, ``"movenet"``).
+
     Args:
-        detector: detector name (``"yolox_nano"``, ``"rtmdet_nano"``, ``"yolov3_spp"``),
-            ONNX path, or callable ``image -> (boxes, scores)``.
-        pose_model: pose model name (``"movenet_thunder"``, ``"movenet_lightning"``,
-            a :func:`posekit.models.list_models` network with ``checkpoint``), an
-            ``.onnx`` path, or an object with ``spec`` and ``run``.
+        detector: detector name (``"picodet_s_320"``, ``"yolox_nano"``, ``"rtmdet_nano"``,
+            ``"yolov3_spp"``, ...), ONNX path, or callable ``image -> (boxes, scores)``.
+        pose_model: pose model name (``"pp_tinypose_256x192"``, ``"movenet_thunder"``, a
+            :func:`posekit.models.list_models` network with ``checkpoint``), an ``.onnx``
+            path, a ``posekit train`` checkpoint, or an object with ``spec`` and ``run``.
+        preset: the named configuration the other options default to.
         models_dir: folder with the model files (default: ``POSEKIT_MODELS`` or the user cache).
         checkpoint: weights of a PyTorch pose network.
         detector_checkpoint: weights of ``yolov3_spp``.
-        runtime: ``"onnx"`` (default) or ``"torch"`` for PyTorch networks.
-        decode: heatmap decoder (default: the model's, see :data:`posekit.codec.DECODERS`).
+        runtime: ``"onnx"`` (default), ``"torch"`` for PyTorch networks, or ``"openvino"``.
+        decode: heatmap decoder (default: the preset's, else the model's; see :data:`posekit.codec.DECODERS`).
         output: ``"heatmaps"`` or ``"keypoints"`` for models with both (MoveNet).
-        flip_test: also run mirrored crops and average (default on, as HRNet's test
-            configs; dev-set AP 0.608 with, 0.597 without, at twice the network time).
+        flip_test: also run mirrored crops and average (twice the network time).
         pose_nms: ``"oks"`` (HRNet OKS-NMS on rescored poses, areas of the padded crop
-            regions, the default: on the dev set it beat AlphaPose's parametric NMS with
-            MoveNet Thunder, AP 0.6079 vs 0.6045; see :mod:`posekit.pose.topdown`),
-            ``"parametric"`` (AlphaPose) or ``"none"``.
+            regions; see :mod:`posekit.pose.topdown`), ``"parametric"`` (AlphaPose) or ``"none"``.
         nms_params: AlphaPose pose-NMS constants.
         oks_thresh: OKS-NMS threshold.
-        detector_config: detector thresholds.
-        batch_size: crops per network call.
-        num_threads: ONNX Runtime threads (``None``: all cores).
+        detector_config: detector thresholds (default: the preset's).
+        crop_budget: which boxes get a pose crop (default: the preset's).
+        batch_size: crops per network call (all crops of an image, and their mirrors, in one
+            call up to this many).
+        num_threads: intra-op threads of the runtime (``None``: all cores).
     """
 
     def __init__(
         self,
-        detector: Any = "yolox_nano",
-        pose_model: Any = "movenet_thunder",
+        detector: Any = None,
+        pose_model: Any = None,
         *,
+        preset: str = DEFAULT_PRESET,
         models_dir: str | os.PathLike | None = None,
         checkpoint: str | os.PathLike | None = None,
         detector_checkpoint: str | os.PathLike | None = None,
         runtime: str = "onnx",
         decode: str | None = None,
         output: str | None = None,
-        flip_test: bool = True,
-        pose_nms: str = "oks",
+        flip_test: bool | None = None,
+        pose_nms: str | None = None,
         nms_params: PoseNMSParams = PoseNMSParams(),
         oks_thresh: float = 0.9,
-        detector_config: DetectorConfig = DetectorConfig(),
-        batch_size: int = 16,
+        detector_config: DetectorConfig | None = None,
+        crop_budget: CropBudget | None = None,
+        batch_size: int = 32,
         num_threads: int | None = None,
     ) -> None:
+        p = get_preset(preset)
+        self.preset = p.name
+        pose_nms = pose_nms if pose_nms is not None else p.pose_nms
         if pose_nms not in POSE_NMS_METHODS:
             raise ValueError(f"pose_nms must be one of {POSE_NMS_METHODS}, got {pose_nms!r}")
+        if detector_config is None:
+            detector_config = DetectorConfig(conf_thresh=p.det_conf, nms_thresh=p.det_nms)
         self.detector = build_detector(
-            detector, models_dir=models_dir, checkpoint=detector_checkpoint, config=detector_config,
-            runtime=runtime, num_threads=num_threads,
+            detector if detector is not None else p.detector, models_dir=models_dir, checkpoint=detector_checkpoint,
+            config=detector_config, runtime=runtime, num_threads=num_threads,
         )
         self.pose_model = build_pose_model(
-            pose_model, models_dir=models_dir, checkpoint=checkpoint, runtime=runtime,
-            num_threads=num_threads, output=output,
+            pose_model if pose_model is not None else p.pose_model, models_dir=models_dir, checkpoint=checkpoint,
+            runtime=runtime, num_threads=num_threads, output=output,
         )
         self.spec = self.pose_model.spec
         self.schema = get_schema(self.spec.schema)
-        self.decode_method = decode or self.spec.decode
-        self.flip_test = flip_test
+        # The preset's decoder belongs to the preset's pose model; another model keeps its own.
+        preset_decode = p.decode if pose_model is None else None
+        self.decode_method = decode or preset_decode or self.spec.decode
+        self.flip_test = flip_test if flip_test is not None else p.flip_test
+        self.crop_budget = crop_budget if crop_budget is not None else CropBudget(
+            min_score=p.min_box_score, min_size=p.min_box_size, max_crops=p.max_crops
+        )
         self.pose_nms = pose_nms
         self.nms_params = nms_params
         self.oks_thresh = oks_thresh
         self.batch_size = max(1, int(batch_size))
         self.timer = StageTimer()
+        #: Person crops sent to the pose network so far (without flip-test mirrors).
+        self.crops_run = 0
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> "PoseEstimator":
+        """The estimator of preset ``name`` (``"fast"``, ``"balanced"``, ``"accurate"``, ``"movenet"``),
+        with any constructor option overridden."""
+        return cls(preset=name, **overrides)
 
     # ------------------------------------------------------------------ stages
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Person boxes ``(N, 4)`` xyxy and scores ``(N,)``."""
+        """Person boxes ``(N, 4)`` xyxy and scores ``(N,)`` within the crop budget, best first."""
         with self.timer("detect"):
-            return self.detector(image)
+            boxes, scores = self.detector(image)
+            return select_boxes(boxes, scores, self.crop_budget)
 
     @property
     def tail_config(self) -> TopDownConfig:
@@ -128,6 +172,7 @@ class PoseEstimator:
         if len(boxes) == 0:
             return Poses.empty(self.schema)
         config = self.tail_config
+        self.crops_run += len(boxes)
         with self.timer("crop"):
             crops, matrices = crop_people(image, boxes, self.spec)
         with self.timer("network"):
@@ -148,6 +193,43 @@ class PoseEstimator:
         boxes, scores = self.detect(image)
         return self.estimate(image, boxes, scores)
 
+    def predict_files(
+        self, paths: Iterable[str | os.PathLike], *, prefetch: int = 4, ignore_orientation: bool = False
+    ) -> Iterator[FileResult]:
+        """Poses of each image file, in order; decoding runs ``prefetch`` images ahead in a thread.
+
+        A file that cannot be read or processed gives a result with ``error`` set (the reason)
+        and does not stop the others. Reading overlaps inference: OpenCV's decoder releases the GIL.
+
+        Args:
+            paths: image files.
+            prefetch: images decoded ahead (0: read in the calling thread).
+            ignore_orientation: use the stored pixels, not the EXIF orientation.
+        """
+        def read(path: Path) -> tuple[Path, np.ndarray | None, str | None]:
+            try:
+                return path, read_image(path, ignore_orientation=ignore_orientation), None
+            except ImageReadError as exc:
+                return path, None, exc.reason
+
+        items = prefetch_iter((read(Path(p)) for p in paths), prefetch)
+        try:
+            for path, image, error in items:
+                if error is not None:
+                    yield FileResult(path, None, None, error)
+                    continue
+                try:
+                    poses = self(image)
+                except Exception as exc:  # one bad image must not lose the others' results
+                    log.warning("failed on %s: %s", path, exc)
+                    yield FileResult(path, image, None, f"{type(exc).__name__}: {exc}")
+                    continue
+                yield FileResult(path, image, poses, None)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:  # stops the reader thread when the caller stops early
+                close()
+
     def stream(self, source: Any, **kwargs: Any) -> Iterator[tuple[int, float, Poses]]:
         """Frame-by-frame poses with track ids for a video, folder of frames, webcam or URL.
 
@@ -160,10 +242,21 @@ class PoseEstimator:
     # ------------------------------------------------------------------ helpers
 
     def _run_network(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Crops ``(N, H, W, 3)`` BGR -> network outputs and, with flip test, the mirrored crops' outputs."""
+        """Crops ``(N, H, W, 3)`` BGR -> network outputs and, with flip test, the mirrored crops' outputs.
+
+        A crop and its mirror go through the network in the same call (one call for up to
+        ``batch_size`` crops in all), since the ONNX pose models take any batch.
+        """
+        together = self.flip_test and self.batch_size >= 2  # a crop and its mirror in one call
+        step = self.batch_size // 2 if together else self.batch_size
         outs, flips = [], []
-        for start in range(0, len(crops), self.batch_size):
-            batch = crops[start : start + self.batch_size]
+        for start in range(0, len(crops), step):
+            batch = crops[start : start + step]
+            if together:
+                both = self.pose_model.run(self.spec.preprocess(np.concatenate([batch, batch[:, :, ::-1]])))
+                outs.append(both[: len(batch)])
+                flips.append(both[len(batch) :])
+                continue
             outs.append(self.pose_model.run(self.spec.preprocess(batch)))
             if self.flip_test:
                 flips.append(self.pose_model.run(self.spec.preprocess(batch[:, :, ::-1])))
@@ -171,6 +264,7 @@ class PoseEstimator:
 
     def __repr__(self) -> str:
         return (
-            f"PoseEstimator(pose={type(self.pose_model).__name__} {self.spec.input_size}, decode={self.decode_method!r}, "
-            f"flip_test={self.flip_test}, pose_nms={self.pose_nms!r})"
+            f"PoseEstimator(preset={self.preset!r}, pose={type(self.pose_model).__name__} {self.spec.input_size}, "
+            f"decode={self.decode_method!r}, flip_test={self.flip_test}, pose_nms={self.pose_nms!r}, "
+            f"crop_budget={self.crop_budget})"
         )

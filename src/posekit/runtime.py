@@ -1,31 +1,57 @@
-"""The one place where ONNX Runtime sessions are made.
+"""The one place where inference sessions for ONNX files are made.
 
 Every ONNX network posekit runs (detectors, pose models, in-memory exports)
-gets its session from :func:`make_session`, so threads, thread spinning and
-graph optimisation are chosen once.
+gets its session from :func:`make_session`, so the backend, threads, thread
+spinning and graph optimisation are chosen once.
+
+Backends (:data:`BACKENDS`):
+
+* ``"onnxruntime"`` (default): an ONNX Runtime CPU ``InferenceSession``.
+* ``"openvino"``: an :class:`OpenVinoSession`, OpenVINO's CPU plugin behind
+  the subset of the ``InferenceSession`` interface posekit uses
+  (``get_inputs()``, ``get_outputs()``, ``get_modelmeta()``, ``run()``).
+  Optional: ``pip install 'posekit[openvino]'``.
 
 Defaults and where they come from:
 
-* ``num_threads=None`` leaves ONNX Runtime's default (one intra-op thread per
+* ``num_threads=None`` leaves the backend's default (one inference thread per
   physical core).
 * ``spinning=False``: with ORT's default busy-wait spinning every model ran
   about 2x slower whenever another process used the machine (measured on the
   shared models, see ``../shared/models/MODELS.md``); turning it off costs
   little on an idle machine. ``spinning=True`` restores ORT's default.
-* ``optimization="all"``: ``ORT_ENABLE_ALL`` graph optimisations.
+  OpenVINO has no such switch; it ignores ``spinning``.
+* ``optimization="all"``: ``ORT_ENABLE_ALL`` graph optimisations. OpenVINO
+  always applies its own graph transformations; it ignores ``optimization``
+  (the value is still checked).
+* OpenVINO is compiled with ``PERFORMANCE_HINT=LATENCY`` (one stream: one
+  call at a time uses all its threads, as ONNX Runtime does),
+  ``INFERENCE_PRECISION_HINT=f32`` (on CPUs with AMX/AVX512-BF16 OpenVINO
+  would otherwise run in bfloat16, which changes heatmaps by ~1e-2) and
+  ``ENABLE_CPU_PINNING=False`` (pinned threads cannot move away from cores
+  another process is using: the same trade as ``spinning=False``).
+  A dynamic batch axis stays dynamic: the model is compiled once and serves
+  every batch size.
 
-Imports only onnxruntime (lazily, when a session is made).
+Imports only onnxruntime or openvino (lazily, when a session is made).
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any
+import threading
+from typing import Any, NamedTuple, Sequence
 
-__all__ = ["make_session", "OPTIMIZATION_LEVELS"]
+import numpy as np
+
+__all__ = ["make_session", "OpenVinoSession", "BACKENDS", "OPTIMIZATION_LEVELS"]
 
 #: Names of ONNX Runtime's graph optimisation levels.
 OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
+
+#: Inference backends :func:`make_session` can use.
+BACKENDS = ("onnxruntime", "openvino")
 
 
 def make_session(
@@ -34,23 +60,36 @@ def make_session(
     *,
     spinning: bool = False,
     optimization: str = "all",
+    backend: str = "onnxruntime",
 ) -> Any:
-    """An ONNX Runtime CPU ``InferenceSession``.
+    """A CPU inference session for an ONNX model.
 
     Args:
         source: ``.onnx`` path, or the model's bytes.
-        num_threads: intra-op threads (``None``: ORT's default, all cores).
+        num_threads: inference threads (``None``: the backend's default, all cores).
         spinning: let idle intra-op threads busy-wait (ORT's default; off here,
-            see the module docstring).
-        optimization: one of :data:`OPTIMIZATION_LEVELS`.
+            see the module docstring). Ignored by OpenVINO.
+        optimization: one of :data:`OPTIMIZATION_LEVELS`. Ignored by OpenVINO.
+        backend: one of :data:`BACKENDS`.
+
+    Returns:
+        an ``onnxruntime.InferenceSession``, or an :class:`OpenVinoSession`
+        (same ``get_inputs``/``get_outputs``/``get_modelmeta``/``run``).
 
     Raises:
-        RuntimeError: the file cannot be loaded (names the file and ORT's reason).
+        ValueError: unknown ``optimization`` or ``backend``.
+        ImportError: ``backend="openvino"`` without OpenVINO installed.
+        RuntimeError: the file cannot be loaded (names the file and the backend's reason).
     """
-    import onnxruntime as ort
-
     if optimization not in OPTIMIZATION_LEVELS:
         raise ValueError(f"optimization must be one of {OPTIMIZATION_LEVELS}, got {optimization!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "openvino":
+        return OpenVinoSession(source, num_threads)
+
+    import onnxruntime as ort
+
     levels = {
         "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
         "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -67,5 +106,157 @@ def make_session(
     try:
         return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
-        where = "<in-memory model>" if isinstance(source, bytes) else str(source)
-        raise RuntimeError(f"cannot load ONNX model {where}: {exc}") from exc
+        raise RuntimeError(f"cannot load ONNX model {_where(source)}: {exc}") from exc
+
+
+def _where(source: str | os.PathLike | bytes) -> str:
+    return "<in-memory model>" if isinstance(source, bytes) else str(source)
+
+
+# ---------------------------------------------------------------------- OpenVINO
+
+
+class TensorInfo(NamedTuple):
+    """An input or output as ``InferenceSession.get_inputs()`` describes it.
+
+    ``shape`` holds ints for fixed axes and ``None`` for dynamic ones (ONNX
+    Runtime may give the axis' symbolic name instead); ``type`` is ONNX
+    Runtime's spelling, e.g. ``"tensor(float)"``.
+    """
+
+    name: str
+    shape: list
+    type: str
+
+
+class ModelMetadata(NamedTuple):
+    """The part of ``InferenceSession.get_modelmeta()`` posekit reads."""
+
+    custom_metadata_map: dict
+
+
+#: numpy dtype name -> ONNX Runtime's type name, where they differ.
+_ORT_TYPE_NAMES = {"float32": "float", "float64": "double"}
+
+
+@functools.lru_cache(maxsize=1)
+def _openvino_core() -> Any:
+    """One ``openvino.Core`` per process (it is thread-safe and caches plugins)."""
+    try:
+        import openvino
+    except ImportError as exc:
+        raise ImportError(
+            "the openvino backend needs OpenVINO, which is not installed: pip install 'posekit[openvino]'"
+        ) from exc
+    return openvino.Core()
+
+
+class OpenVinoSession:
+    """An ONNX model compiled by OpenVINO for the CPU, used like an ``InferenceSession``.
+
+    Made by :func:`make_session` with ``backend="openvino"``; see its module
+    docstring for the compile properties. Dynamic axes stay dynamic (one
+    compiled model for every batch size). ``run`` is serialised by a lock, so
+    a session may be shared between threads.
+
+    Args:
+        source: ``.onnx`` path, or the model's bytes.
+        num_threads: ``INFERENCE_NUM_THREADS`` (``None``: OpenVINO's default).
+    """
+
+    def __init__(self, source: str | os.PathLike | bytes, num_threads: int | None = None) -> None:
+        core = _openvino_core()
+        config: dict[str, Any] = {
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": "f32",
+            "ENABLE_CPU_PINNING": False,
+        }
+        if num_threads:
+            config["INFERENCE_NUM_THREADS"] = int(num_threads)
+        try:
+            # bytes: the ONNX frontend reads the model from memory (empty weights: they are inside).
+            model = core.read_model(source, b"") if isinstance(source, bytes) else core.read_model(str(source))
+            # Names come from the read model: compiling may add internal aliases to an output's names.
+            self._inputs = [_tensor_info(port) for port in model.inputs]
+            self._outputs = [_tensor_info(port) for port in model.outputs]
+            self._metadata = _onnx_metadata(model)
+            self._compiled = core.compile_model(model, "CPU", config)
+            self._request = self._compiled.create_infer_request()
+        except Exception as exc:  # openvino raises RuntimeError subclasses of its own
+            raise RuntimeError(f"cannot load ONNX model {_where(source)} with OpenVINO: {exc}") from exc
+        self._input_index = {info.name: i for i, info in enumerate(self._inputs)}
+        self._output_index: dict[str, int] = {}
+        for i, port in enumerate(model.outputs):
+            for name in port.get_names():
+                self._output_index.setdefault(name, i)
+        self._input_dtypes = [np.dtype(port.get_element_type().to_dtype()) for port in model.inputs]
+        self._lock = threading.Lock()
+
+    def get_inputs(self) -> list[TensorInfo]:
+        return list(self._inputs)
+
+    def get_outputs(self) -> list[TensorInfo]:
+        return list(self._outputs)
+
+    def get_modelmeta(self) -> ModelMetadata:
+        return ModelMetadata(dict(self._metadata))
+
+    def run(self, output_names: Sequence[str] | None, input_feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Outputs ``output_names`` (``None``: all, in model order) for ``input_feed``.
+
+        Like ONNX Runtime, an unknown or missing input name or a wrong dtype is
+        an error (no silent conversion). The arrays returned are the caller's
+        (copies: OpenVINO reuses its output buffers).
+        """
+        unknown = sorted(set(input_feed) - set(self._input_index))
+        missing = sorted(set(self._input_index) - set(input_feed))
+        if unknown or missing:
+            raise ValueError(
+                f"input names {unknown} unknown, {missing} missing; the model takes {list(self._input_index)}"
+            )
+        feed: dict[int, np.ndarray] = {}
+        for name, value in input_feed.items():
+            i = self._input_index[name]
+            array = np.asarray(value)
+            if array.dtype != self._input_dtypes[i]:
+                raise TypeError(f"input {name!r} must be {self._input_dtypes[i]}, got {array.dtype}")
+            feed[i] = np.ascontiguousarray(array)
+        if output_names is None:
+            indices = list(range(len(self._outputs)))
+        else:
+            try:
+                indices = [self._output_index[name] for name in output_names]
+            except KeyError as exc:
+                raise ValueError(
+                    f"unknown output name {exc.args[0]!r}; outputs: {[o.name for o in self._outputs]}"
+                ) from None
+        with self._lock:
+            # share_inputs: no copy of the (contiguous, right-dtype) input; share_outputs=False:
+            # the results are fresh arrays, not views of buffers the next call overwrites.
+            results = self._request.infer(feed, share_inputs=True, share_outputs=False)
+            values = results.to_tuple()
+            return [np.array(values[i], copy=True) if _is_view(values[i]) else values[i] for i in indices]
+
+    def __repr__(self) -> str:
+        return f"OpenVinoSession(inputs={[tuple(i[:2]) for i in self._inputs]}, outputs={[o.name for o in self._outputs]})"
+
+
+def _is_view(array: np.ndarray) -> bool:
+    """True if ``array`` does not own its memory (defensive: older OpenVINO may return views)."""
+    return not array.flags.owndata
+
+
+def _tensor_info(port: Any) -> TensorInfo:
+    partial = port.get_partial_shape()
+    shape = [] if partial.rank.is_dynamic else [dim.get_length() if dim.is_static else None for dim in partial]
+    dtype = np.dtype(port.get_element_type().to_dtype()).name
+    return TensorInfo(port.get_any_name(), shape, f"tensor({_ORT_TYPE_NAMES.get(dtype, dtype)})")
+
+
+def _onnx_metadata(model: Any) -> dict[str, str]:
+    """The ONNX file's ``metadata_props``, which OpenVINO's ONNX frontend keeps in rt_info["framework"]."""
+    if not model.has_rt_info(["framework"]):
+        return {}
+    framework = model.get_rt_info()["framework"]
+    items = framework.items() if isinstance(framework, dict) else framework.astype(dict).items()
+    return {str(k): v.astype(str) if hasattr(v, "astype") else str(v) for k, v in items}

@@ -1,4 +1,4 @@
-"""Tests for posekit.detect.onnx_detectors (YOLOX-nano, RTMDet-nano) on real images."""
+"""Tests for posekit.detect.onnx_detectors (YOLOX-nano, RTMDet-nano, PP-PicoDet) on real images."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def person_image(shared_dir):
     return read_image(shared_dir / "data" / "samples" / "person.jpg")
 
 
-@pytest.mark.parametrize("name", ["yolox_nano", "rtmdet_nano"])
+@pytest.mark.parametrize("name", ["yolox_nano", "rtmdet_nano", "picodet_s_320", "picodet_s_192"])
 def test_detector_finds_the_person(name, models_dir, person_image):
     det = build_detector(name, models_dir=models_dir, num_threads=1)
     boxes, scores = det(person_image)
@@ -78,3 +78,32 @@ def test_build_detector_errors_and_callables(models_dir):
         build_detector("ssd", models_dir=models_dir)
     with pytest.raises(ValueError, match="detector-checkpoint"):
         build_detector("yolov3_spp", models_dir=models_dir)
+
+
+@pytest.mark.parametrize("name", ["picodet_s_320", "picodet_s_192"])
+def test_picodet_contract(name, models_dir, person_image):
+    """Stretch resize (no letterbox), RGB + ImageNet normalisation, decoded boxes + scores without NMS inside."""
+    from posekit.detect.onnx_detectors import detector_input
+
+    det = build_detector(name, models_dir=models_dir, num_threads=1)
+    spec = det.spec
+    assert spec.resize == "stretch" and spec.interpolation == "cubic" and spec.decoder == "boxes_scores"
+    x, lb = detector_input(person_image, spec)
+    size = spec.input_size[0]
+    assert x.shape == (1, 3, size, size) and x.dtype == np.float32
+    outputs = det.session.run(None, {det.input_name: x})
+    rows = {"picodet_s_320": 2125, "picodet_s_192": 765}[name]
+    assert outputs[0].shape == (1, rows, 4) and outputs[1].shape == (1, 1, rows)
+    # stretching a wider canvas moves and scales the box with the image
+    h, w = person_image.shape[:2]
+    pad = w // 3
+    canvas = np.zeros((h, w + pad, 3), np.uint8)
+    canvas[:, pad:] = person_image
+    b0 = det(person_image)[0][0]
+    b1 = det(canvas)[0][0]
+    assert iou(b1 - [pad, 0, pad, 0], b0) > 0.8
+    # NMS happens on our side: no two kept boxes overlap more than the threshold
+    boxes, _ = det(person_image)
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            assert iou(boxes[i], boxes[j]) < det.config.nms_thresh

@@ -148,7 +148,14 @@ summary = run_video(Slow(world), {str(tmp_path / 'long.avi')!r}, {str(tmp_path /
                     progress=False)
 sys.exit(130 if summary.interrupted else 0)
 """
-    proc = subprocess.Popen([sys.executable, "-c", script])
+    def as_from_a_shell() -> None:
+        # A program started from a terminal has SIGINT at its default. When the test run itself
+        # was started as a background job (``pytest &``, nohup), the shell set SIGINT to
+        # "ignore", children inherit that, and Python then never raises KeyboardInterrupt.
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    proc = subprocess.Popen([sys.executable, "-c", script], preexec_fn=as_from_a_shell)
     results = tmp_path / "out" / "results.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -17,18 +17,20 @@ import sys
 __all__ = ["main", "build_parser"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("predict", "eval", "models", "export", "train", "val", "show_targets")
+SUBCOMMANDS = ("predict", "eval", "models", "presets", "export", "quantize", "train", "val", "show_targets")
 
 _DESCRIPTION = """\
 posekit: multi-person 2D human pose estimation on the CPU.
 
 A person detector finds people, each person is cropped and passed through a
 single-person pose network, heatmaps are decoded to keypoints, mapped back to
-the image and duplicate poses are removed (AlphaPose's parametric pose NMS).
+the image and duplicate poses are removed (OKS-NMS or AlphaPose's parametric pose NMS).
 
 Typical use:
   posekit predict photos/ --out out/ --save-img      # skeletons + results.json
   posekit eval out/results.json --gt person_keypoints.json
+  posekit predict photos/ --preset fast              # presets: fast, balanced (default), accurate, movenet
+  posekit presets                                    # the presets with measured AP and images/s
   posekit models                                     # which model files are present
 Run 'posekit COMMAND --help' for the options of each command.
 """

@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from posekit.evaluation import evaluate_keypoints, format_stats, load_coco_json
+    from posekit.evaluation import evaluate_keypoints, format_stats, load_coco_json, multi_person_image_ids
 
     try:
         gt = load_coco_json(args.gt)
@@ -37,13 +37,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         log.error("%s", exc)
         return 2
-    image_ids = None
-    if args.multi_person:
-        counts: dict[int, int] = {}
-        for a in gt["annotations"]:
-            if not a.get("iscrowd") and a.get("num_keypoints", 0) > 0:
-                counts[a["image_id"]] = counts.get(a["image_id"], 0) + 1
-        image_ids = sorted(i for i, c in counts.items() if c > 1)
+    image_ids = multi_person_image_ids(gt) if args.multi_person else None
     try:
         stats = evaluate_keypoints(gt, results, image_ids=image_ids)
     except ValueError as exc:

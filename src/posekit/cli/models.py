@@ -41,5 +41,8 @@ def run(args: argparse.Namespace) -> int:
         status = _status(entry, directory, verify=not args.no_verify)
         print(f"{entry.name:36s} {entry.task:10s} {entry.runtime:8s} {status:8s} {entry.license[:14]:14s} {entry.file.name}")
     print("\nruntime 'torch' networks need torch (pip install 'posekit[torch]') and their checkpoint (--checkpoint);")
-    print("they run through ONNX Runtime after an in-memory export unless --runtime torch.")
+    print("they run through ONNX Runtime after an in-memory export unless --runtime torch.\n")
+    from posekit.cli.presets import format_presets
+
+    print(format_presets())
     return 0

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from posekit.cli.video import add_video_arguments, is_video_source, run_video_from_args
+from posekit.presets import DEFAULT_PRESET, PRESETS, get_preset
 
 __all__ = ["register", "run", "add_model_arguments", "estimator_from_args"]
 
@@ -16,7 +17,8 @@ log = logging.getLogger("posekit.predict")
 _EPILOG = """\
 examples:
   posekit predict photo.jpg --out out/ --save-img
-  posekit predict photos/ "more/*.png" --out out/ --no-flip   # faster, slightly less accurate
+  posekit predict photos/ "more/*.png" --out out/ --preset fast       # several times faster, less accurate
+  posekit predict photos/ --preset accurate                            # flip test: slower, more accurate
   posekit predict images/ --pose-model hrnet_w32_256x192 --checkpoint pose_hrnet_w32_256x192.pth
   posekit predict images/ --pose-model my_model.onnx --detector rtmdet_nano
   posekit predict video.mp4 --out out/ --save-video --detect-every 5
@@ -36,45 +38,64 @@ Image ids are the numbers in COCO-style names (000000000885.jpg -> 885), else 1.
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
     """Options that choose and configure the models (shared with other commands)."""
     g = p.add_argument_group("models")
-    g.add_argument("--detector", default="yolox_nano",
-                   help="person detector: yolox_nano (default), rtmdet_nano, yolov3_spp, or a YOLOX .onnx path")
+    g.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
+                   help=f"named configuration (default {DEFAULT_PRESET}; see 'posekit presets'); the options "
+                        "below override its settings")
+    g.add_argument("--detector", default=None,
+                   help="person detector (default: the preset's): picodet_s_320, picodet_s_192, yolox_nano, "
+                        "rtmdet_nano, yolov3_spp, or a YOLOX .onnx path")
     g.add_argument("--detector-checkpoint", help="weights for --detector yolov3_spp (.weights, .pth or .onnx)")
-    g.add_argument("--pose-model", default="movenet_thunder",
-                   help="pose model: movenet_thunder (default), movenet_lightning, a PyTorch network name "
+    g.add_argument("--pose-model", default=None,
+                   help="pose model (default: the preset's): pp_tinypose_256x192, pp_tinypose_128x96, "
+                        "movenet_thunder, movenet_lightning, a PyTorch network name "
                         "(see 'posekit models') with --checkpoint, a path to an .onnx file, or a checkpoint "
                         "written by 'posekit train' (run/best.pth)")
     g.add_argument("--checkpoint", help="weights (.pth) of a PyTorch pose network")
-    g.add_argument("--runtime", choices=("onnx", "torch"), default="onnx",
-                   help="run PyTorch networks through ONNX Runtime (default, faster on CPU) or torch")
+    g.add_argument("--runtime", choices=("onnx", "torch", "openvino"), default="onnx",
+                   help="ONNX Runtime (default), torch (PyTorch networks only) or OpenVINO "
+                        "(pip install 'posekit[openvino]')")
     g.add_argument("--models-dir", default=None,
                    help="folder with the model files; never downloads into it (default: $POSEKIT_MODELS, else "
                         "~/.cache/posekit/models, where missing files are downloaded)")
     g.add_argument("--threads", type=int, default=None, help="intra-op threads of ONNX Runtime or torch (default: all cores)")
     g = p.add_argument_group("inference")
-    g.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
-                   help="flip test: also run mirrored crops and average (default on; --no-flip halves "
-                        "the pose-network time for about 0.01 AP)")
+    g.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="flip test: also run mirrored crops and average (default: the preset's; doubles the "
+                        "pose-network time for about 0.01 AP)")
     g.add_argument("--decode", choices=("argmax", "hrnet", "alphapose", "dark"), default=None,
-                   help="heatmap decoder (default: the model's own)")
+                   help="heatmap decoder (default: the preset's, else the model's own)")
     g.add_argument("--output-kind", choices=("heatmaps", "keypoints"), default=None,
                    help="for MoveNet: decode its heatmaps with posekit's codec or use its own keypoint output")
-    g.add_argument("--pose-nms", choices=("oks", "parametric", "none"), default="oks",
-                   help="duplicate removal: HRNet OKS-NMS (default), AlphaPose parametric pose NMS, or none")
-    g.add_argument("--det-conf", type=float, default=0.05, help="detector confidence threshold (default 0.05)")
-    g.add_argument("--det-nms", type=float, default=0.6, help="detector NMS IoU threshold (default 0.6)")
-    g.add_argument("--batch-size", type=int, default=16, help="crops per pose-network call")
+    g.add_argument("--pose-nms", choices=("oks", "parametric", "none"), default=None,
+                   help="duplicate removal: HRNet OKS-NMS, AlphaPose parametric pose NMS, or none (default: the preset's)")
+    g.add_argument("--det-conf", type=float, default=None, help="detector confidence threshold (default: the preset's)")
+    g.add_argument("--det-nms", type=float, default=None, help="detector NMS IoU threshold (default: the preset's)")
+    g.add_argument("--min-box-score", type=float, default=None,
+                   help="crop budget: boxes scoring below this get no pose crop (default: the preset's)")
+    g.add_argument("--max-crops", type=int, default=None,
+                   help="crop budget: at most this many pose crops per image, best boxes first (default: the preset's)")
+    g.add_argument("--batch-size", type=int, default=32, help="crops per pose-network call")
 
 
 def estimator_from_args(args: argparse.Namespace):
-    """Build a :class:`~posekit.pipeline.PoseEstimator` from the model options."""
+    """Build a :class:`~posekit.pipeline.PoseEstimator` from the model options (unset ones: the preset's)."""
+    from posekit.detect.budget import CropBudget
     from posekit.detect.onnx_detectors import DetectorConfig
     from posekit.pipeline import PoseEstimator
 
+    preset = get_preset(args.preset)
+    det_conf = args.det_conf if args.det_conf is not None else preset.det_conf
+    det_nms = args.det_nms if args.det_nms is not None else preset.det_nms
+    budget = CropBudget(
+        min_score=args.min_box_score if args.min_box_score is not None else preset.min_box_score,
+        min_size=preset.min_box_size,
+        max_crops=args.max_crops if args.max_crops is not None else preset.max_crops,
+    )
     return PoseEstimator(
-        args.detector, args.pose_model, models_dir=args.models_dir, checkpoint=args.checkpoint,
+        args.detector, args.pose_model, preset=preset.name, models_dir=args.models_dir, checkpoint=args.checkpoint,
         detector_checkpoint=args.detector_checkpoint, runtime=args.runtime, decode=args.decode,
         output=args.output_kind, flip_test=args.flip, pose_nms=args.pose_nms,
-        detector_config=DetectorConfig(conf_thresh=args.det_conf, nms_thresh=args.det_nms),
+        detector_config=DetectorConfig(conf_thresh=det_conf, nms_thresh=det_nms), crop_budget=budget,
         batch_size=args.batch_size, num_threads=args.threads,
     )
 
@@ -86,7 +107,8 @@ def register(subparsers) -> None:
     )
     p.add_argument("inputs", nargs="+", help="image files, folders, glob patterns (quoted), or a video / stream")
     p.add_argument("--out", default="out", help="output folder (default: out)")
-    p.add_argument("--save-img", action="store_true", help="write rendered skeletons to OUT/vis/")
+    p.add_argument("--save-img", action="store_true",
+                   help="write rendered skeletons to OUT/vis/ (which ones: --draw-pose-thr, --draw-kpt-thr)")
     p.add_argument("--format", choices=("coco", "alphapose"), default="coco",
                    help="also write AlphaPose-style JSON (alphapose-results.json and one file per image)")
     p.add_argument("--recursive", action="store_true", help="search folders recursively")
@@ -129,7 +151,7 @@ def _run_images(args: argparse.Namespace, out: Path) -> int:
     from tqdm import tqdm
 
     from posekit.draw import draw_poses
-    from posekit.io import IMAGE_EXTENSIONS, ImageReadError, find_images, image_ids_for, read_image
+    from posekit.io import IMAGE_EXTENSIONS, find_images, image_ids_for
 
     paths = find_images(args.inputs, recursive=args.recursive)
     if not paths:
@@ -145,31 +167,28 @@ def _run_images(args: argparse.Namespace, out: Path) -> int:
     alphapose: list[dict] = []
     errors: list[dict] = []
     interrupted = False
-    bar = tqdm(paths, desc="predict", unit="img", disable=args.quiet, file=sys.stderr)
+    finished = 0
+    bar = tqdm(total=len(paths), desc="predict", unit="img", disable=args.quiet, file=sys.stderr)
     try:
-        for path in bar:
-            try:
-                image = read_image(path, ignore_orientation=args.ignore_exif)
-                poses = est(image)
-            except ImageReadError as exc:
-                log.warning("skipped %s", exc)
-                errors.append({"file": str(path), "reason": exc.reason})
-                continue
-            except Exception as exc:  # one bad image must not lose the others' results
-                log.warning("failed on %s: %s", path, exc)
-                errors.append({"file": str(path), "reason": f"{type(exc).__name__}: {exc}"})
+        for path, image, poses, error in est.predict_files(paths, ignore_orientation=args.ignore_exif):
+            bar.update(1)
+            finished += 1
+            if error is not None:
+                log.warning("skipped %s: %s", path, error)
+                errors.append({"file": str(path), "reason": error})
                 continue
             results.extend(poses.to_coco(ids[path]))
             if args.format == "alphapose":
                 alphapose.extend(poses.to_alphapose(path.name))
             if args.save_img:
-                cv2.imwrite(str(out / "vis" / f"{path.stem}.jpg"), draw_poses(image, poses))
+                drawn = draw_poses(image, poses, pose_thresh=args.draw_pose_thr, keypoint_thresh=args.draw_kpt_thr)
+                cv2.imwrite(str(out / "vis" / f"{path.stem}.jpg"), drawn)
     except KeyboardInterrupt:
         interrupted = True
         log.warning("interrupted: writing the results of the images done so far")
     finally:
         bar.close()
-        done = len(paths) if not interrupted else bar.n
+        done = len(paths) if not interrupted else finished
         _write_outputs(out, results, alphapose, errors, paths, ids, est, done, args.format == "alphapose")
     ok = done - len(errors)
     log.info("%d/%d images processed, %d failed, %d poses -> %s", ok, len(paths), len(errors), len(results),

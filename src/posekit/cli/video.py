@@ -12,13 +12,16 @@ stays fast); the video modules are imported on first use.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from posekit.video.stream import Estimator
 
-__all__ = ["add_video_arguments", "video_options_from_args", "run_video_from_args", "is_video_source"]
+__all__ = [
+    "add_video_arguments", "add_draw_arguments", "video_options_from_args", "run_video_from_args", "is_video_source",
+]
 
 
 def add_video_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -27,7 +30,8 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGr
     Options: ``--detect-every N``, ``--save-video``, ``--smooth`` (with
     ``--smooth-min-cutoff``, ``--smooth-beta``), ``--no-track``,
     ``--track-min-hits``, ``--track-max-misses``, ``--no-alphapose-json``,
-    ``--sequence-fps``, ``--max-frames``, ``--prefetch``.
+    ``--sequence-fps``, ``--max-frames``, ``--prefetch``; and the rendering
+    options of :func:`add_draw_arguments`.
     """
     group = parser.add_argument_group(
         "video, webcam and streams",
@@ -56,6 +60,30 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGr
                        help="stop after N frames")
     group.add_argument("--prefetch", type=_non_negative_int, default=8, metavar="N",
                        help="frames decoded ahead in a background thread (default: 8, 0: none)")
+    add_draw_arguments(parser)
+    return group
+
+
+def add_draw_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """Add the rendering options (``--draw-pose-thr``, ``--draw-kpt-thr``) to ``parser``.
+
+    They apply to ``--save-video`` (read by :func:`video_options_from_args`) and
+    to ``posekit predict --save-img`` (read by :mod:`posekit.cli.predict`);
+    :func:`add_video_arguments` adds them. Defaults: the measured
+    :data:`posekit.draw.DEFAULT_POSE_THRESH` / :data:`~posekit.draw.DEFAULT_KEYPOINT_THRESH`.
+    """
+    from posekit.draw import DEFAULT_KEYPOINT_THRESH, DEFAULT_POSE_THRESH  # constants only: no OpenCV
+
+    group = parser.add_argument_group(
+        "rendering (--save-img, --save-video)",
+        "which poses and keypoints are drawn; the JSON results keep every pose",
+    )
+    group.add_argument("--draw-pose-thr", type=_finite_float, default=DEFAULT_POSE_THRESH, metavar="S",
+                       help="draw only people whose pose score is at least S "
+                            f"(default: {DEFAULT_POSE_THRESH}; 0: every pose)")
+    group.add_argument("--draw-kpt-thr", type=_finite_float, default=DEFAULT_KEYPOINT_THRESH, metavar="S",
+                       help="draw only keypoints (and limbs) scored at least S; a person with none is not "
+                            f"drawn (default: {DEFAULT_KEYPOINT_THRESH})")
     return group
 
 
@@ -77,6 +105,8 @@ def video_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "fps": args.sequence_fps,
         "max_frames": args.max_frames,
         "prefetch": args.prefetch,
+        "draw_pose_thresh": args.draw_pose_thr,
+        "draw_keypoint_thresh": args.draw_kpt_thr,
         # --ignore-exif is defined by `posekit predict` (it applies to photos too)
         "ignore_orientation": bool(getattr(args, "ignore_exif", False)),
     }
@@ -121,6 +151,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
     return value
 
 

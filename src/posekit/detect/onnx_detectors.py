@@ -144,7 +144,8 @@ class OnnxDetector:
         path: ``.onnx`` file.
         spec: its contract (resize, normalisation, decoder).
         config: thresholds.
-        num_threads: ONNX Runtime intra-op threads (``None``: all cores).
+        num_threads: intra-op threads (``None``: all cores).
+        backend: ``"onnxruntime"`` or ``"openvino"`` (see :func:`posekit.runtime.make_session`).
     """
 
     def __init__(
@@ -153,10 +154,11 @@ class OnnxDetector:
         spec: DetectorSpec,
         config: DetectorConfig = DetectorConfig(),
         num_threads: int | None = None,
+        backend: str = "onnxruntime",
     ) -> None:
         if spec.decoder not in DECODERS:
             raise ValueError(f"no ONNX decoder {spec.decoder!r}; choices: {sorted(DECODERS)}")
-        self.session = make_session(path, num_threads)
+        self.session = make_session(path, num_threads, backend=backend)
         self.input_name = self.session.get_inputs()[0].name
         self.spec = spec
         self.config = config

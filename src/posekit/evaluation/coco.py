@@ -60,6 +60,7 @@ __all__ = [
     "evaluate_keypoints",
     "evaluate_keypoints_detailed",
     "format_stats",
+    "multi_person_image_ids",
 ]
 
 logger = logging.getLogger(__name__)
@@ -485,6 +486,15 @@ def _resolve_sigmas(
                 f"(the default is COCO-17)"
             )
     return COCO17.sigmas_array()
+
+
+def multi_person_image_ids(gt: Mapping[str, Any]) -> list[int]:
+    """Ids of the images with more than one labelled (non-crowd, >= 1 keypoint) person, sorted."""
+    counts: dict[int, int] = {}
+    for a in gt.get("annotations", []):
+        if not a.get("iscrowd") and a.get("num_keypoints", 0) > 0:
+            counts[a["image_id"]] = counts.get(a["image_id"], 0) + 1
+    return sorted(i for i, c in counts.items() if c > 1)
 
 
 def evaluate_keypoints_detailed(

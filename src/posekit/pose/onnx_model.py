@@ -31,7 +31,8 @@ class OnnxPoseModel:
         output_name: which output to return; ``None`` picks the first output
             matching ``spec.output`` (4-D heatmaps with ``>= num_keypoints``
             channels, or a ``(..., K, 3)`` keypoint tensor).
-        num_threads: ONNX Runtime intra-op threads (``None``: all cores).
+        num_threads: intra-op threads (``None``: all cores).
+        backend: ``"onnxruntime"`` or ``"openvino"`` (see :func:`posekit.runtime.make_session`).
     """
 
     def __init__(
@@ -40,8 +41,9 @@ class OnnxPoseModel:
         spec: PoseModelSpec | None = None,
         output_name: str | None = None,
         num_threads: int | None = None,
+        backend: str = "onnxruntime",
     ) -> None:
-        self.session = make_session(path, num_threads)
+        self.session = make_session(path, num_threads, backend=backend)
         self.name = "<in-memory>" if isinstance(path, bytes) else Path(path).name
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name

@@ -21,12 +21,13 @@ The command-line options of video inputs (``posekit predict VIDEO``) are in
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from typing import Any
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from posekit.draw import DEFAULT_KEYPOINT_THRESH, DEFAULT_POSE_THRESH, draw_poses
 from posekit.video.smoothing import OneEuroConfig
 from posekit.video.sources import FrameSource, SourceInfo, open_source
 from posekit.video.stream import Estimator, FramePoseProcessor, StreamConfig, stream_frames
@@ -108,6 +110,8 @@ def run_video(
     fps: float | None = None,
     max_frames: int | None = None,
     ignore_orientation: bool = False,
+    draw_pose_thresh: float = DEFAULT_POSE_THRESH,
+    draw_keypoint_thresh: float = DEFAULT_KEYPOINT_THRESH,
 ) -> VideoSummary:
     """Stream a video / image sequence / webcam / URL through ``estimator`` and write results.
 
@@ -129,6 +133,10 @@ def run_video(
         max_frames: stop after this many frames.
         ignore_orientation: image sequences: keep each file's stored pixels,
             ignoring its EXIF orientation (``--ignore-exif``).
+        draw_pose_thresh: rendered video: draw only poses scored at least this
+            (``pose_thresh`` of :func:`posekit.draw.draw_poses`, ``--draw-pose-thr``).
+        draw_keypoint_thresh: rendered video: draw only keypoints scored at least
+            this (``keypoint_thresh`` of :func:`~posekit.draw.draw_poses`, ``--draw-kpt-thr``).
 
     Returns:
         the :class:`VideoSummary`. A KeyboardInterrupt ends the run normally
@@ -178,7 +186,9 @@ def run_video(
                     tracks.update(frame.index, poses)
                     if save_video:
                         if renderer is None:
-                            renderer = stack.enter_context(_open_renderer(out, info, frame.image.shape))
+                            draw = functools.partial(draw_poses, pose_thresh=draw_pose_thresh,
+                                                     keypoint_thresh=draw_keypoint_thresh)
+                            renderer = stack.enter_context(_open_renderer(out, info, frame.image.shape, draw))
                             files["video"] = str(renderer.path)
                         # Tracked people only: in a crowd the untracked poses (not yet
                         # confirmed, or too weak) bury the picture; they stay in the JSON.
@@ -274,10 +284,15 @@ def _expected_total(info: SourceInfo, max_frames: int | None) -> int | None:
     return total
 
 
-def _open_renderer(out: Path, info: SourceInfo, image_shape: tuple[int, ...]) -> VideoRenderer:
-    """The rendered video at the input's fps and size (the first frame's ``(H, W, 3)`` if unknown)."""
+def _open_renderer(
+    out: Path, info: SourceInfo, image_shape: tuple[int, ...], draw: Callable[..., Any] | None = None,
+) -> VideoRenderer:
+    """The rendered video at the input's fps and size (the first frame's ``(H, W, 3)`` if unknown).
+
+    ``draw`` renders each frame (default: :func:`posekit.draw.draw_poses` with its defaults).
+    """
     size = (info.width, info.height) if info.width and info.height else (image_shape[1], image_shape[0])
-    return VideoRenderer(out / f"{_video_name(info)}_posekit.mp4", info.fps, size)
+    return VideoRenderer(out / f"{_video_name(info)}_posekit.mp4", info.fps, size, draw=draw)
 
 
 @contextlib.contextmanager

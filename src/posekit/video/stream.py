@@ -3,7 +3,7 @@
 :func:`stream_poses` is a generator of ``(index, time, poses)``, one item per
 decoded frame, with track ids. Memory stays flat however long the stream:
 frames are decoded ahead in a bounded background queue
-(:mod:`posekit.video.prefetch`), and the per-frame logic
+(:mod:`posekit.prefetch`), and the per-frame logic
 (:class:`FramePoseProcessor`) keeps only the previous frame's poses, the live
 tracks and their smoothing filters.
 
@@ -47,7 +47,7 @@ from posekit.geometry import center_scale_to_box, clip_boxes
 from posekit.posenms import head_nms, oks_nms
 from posekit.schema import COCO17, KeypointSchema
 from posekit.structures import Poses
-from posekit.video.prefetch import prefetch as prefetch_iter
+from posekit.prefetch import prefetch as prefetch_iter
 from posekit.video.smoothing import OneEuroConfig, PoseSmoother
 from posekit.video.sources import Frame, open_source
 from posekit.video.tracker import PoseTracker, TrackerConfig, pose_boxes, pose_confidence

@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from posekit.video.prefetch import BackgroundIterator, prefetch
+from posekit.prefetch import BackgroundIterator, prefetch
 
 
 def test_yields_all_items_in_order() -> None:

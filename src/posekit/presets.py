@@ -1,0 +1,129 @@
+"""Named pipeline configurations: ``fast``, ``balanced`` (the default), ``accurate`` and ``movenet``.
+
+A preset names a detector and a pose model from :mod:`posekit.catalog` and the
+settings around them (flip test, decoder, detector thresholds, crop budget,
+pose NMS). ``PoseEstimator(preset=...)``, ``posekit predict --preset`` and the
+video commands read them; any option given explicitly overrides the preset's.
+
+Every value was chosen on the 300 images of ``coco-val-dev`` (and only there);
+the measured figures (``dev_ap``, ``images_per_s``) are from one interleaved run
+of ``benchmarks/bench_presets.py`` on 2 CPU cores and are shown by
+``posekit presets``. Pure data: imports nothing from posekit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any, Mapping
+
+__all__ = ["Preset", "PRESETS", "DEFAULT_PRESET", "get_preset"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One named pipeline configuration.
+
+    Attributes:
+        name: the preset's name.
+        description: what it is for, in one line.
+        detector: catalogue detector name.
+        pose_model: catalogue pose model name.
+        flip_test: run mirrored crops too and average.
+        decode: heatmap decoder (``None``: the pose model's spec).
+        det_conf: detector confidence threshold.
+        det_nms: detector NMS IoU threshold.
+        min_box_score: crop budget: smallest box score that gets a pose crop.
+        min_box_size: crop budget: smallest box short side (pixels) that gets a crop.
+        max_crops: crop budget: most crops per image (``None``: no cap).
+        pose_nms: ``"oks"``, ``"parametric"`` or ``"none"``.
+        dev_ap: measured COCO keypoint AP on the dev set (documentation only).
+        images_per_s: measured whole-pipeline images/s on the dev set, 2 cores (documentation only).
+    """
+
+    name: str
+    description: str
+    detector: str
+    pose_model: str
+    flip_test: bool
+    decode: str | None = None
+    det_conf: float = 0.05
+    det_nms: float = 0.6
+    min_box_score: float = 0.0
+    min_box_size: float = 0.0
+    max_crops: int | None = None
+    pose_nms: str = "oks"
+    dev_ap: float | None = None
+    images_per_s: float | None = None
+
+    def with_(self, **changes: Any) -> "Preset":
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+PRESETS: Mapping[str, Preset] = MappingProxyType(
+    {
+        p.name: p
+        for p in (
+            # Dev-set tuning (benchmarks/tune_presets.py): PicoDet-320 boxes beat PicoDet-192 even for
+            # the 128x96 model (AP 0.547 vs 0.521 at box score >= 0.2); the flip test costs little at
+            # 128x96 and gives +0.017 (0.564).
+            Preset(
+                name="fast",
+                description="PicoDet-S 320 + PP-TinyPose 128x96 with flip test, boxes scoring >= 0.2",
+                detector="picodet_s_320",
+                pose_model="pp_tinypose_128x96",
+                flip_test=True,
+                min_box_score=0.2,
+                dev_ap=0.564,
+                images_per_s=15.3,
+            ),
+            # AP / crops per image over the box-score threshold (256x192, no flip, HRNet decoder):
+            # 0.05: 0.669 / 43.4, 0.1: 0.668 / 18.2, 0.2: 0.659 / 5.8, 0.3: 0.644 / 3.1; caps of
+            # 10 / 20 crops per image lose more than a threshold at the same cost. DARK at 0.15:
+            # 0.673 with 9.6 crops per image.
+            Preset(
+                name="balanced",
+                description="PicoDet-S 320 + PP-TinyPose 256x192, no flip test, boxes scoring >= 0.15: the default",
+                detector="picodet_s_320",
+                pose_model="pp_tinypose_256x192",
+                flip_test=False,
+                min_box_score=0.15,
+                dev_ap=0.673,
+                images_per_s=6.5,
+            ),
+            # Flip test + DARK at box score >= 0.2: 0.676 (no flip 0.666); the lower threshold keeps
+            # more people for twice the network time.
+            Preset(
+                name="accurate",
+                description="PicoDet-S 320 + PP-TinyPose 256x192 with flip test, boxes scoring >= 0.1",
+                detector="picodet_s_320",
+                pose_model="pp_tinypose_256x192",
+                flip_test=True,
+                min_box_score=0.1,
+                dev_ap=0.686,
+                images_per_s=1.9,
+            ),
+            Preset(
+                name="movenet",
+                description="YOLOX-nano + MoveNet Thunder with flip test: the previous default, kept as a reference",
+                detector="yolox_nano",
+                pose_model="movenet_thunder",
+                flip_test=True,
+                dev_ap=0.608,
+                images_per_s=4.7,
+            ),
+        )
+    }
+)
+
+#: The preset of ``PoseEstimator()``, ``posekit predict`` and the video commands.
+DEFAULT_PRESET = "balanced"
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; ``ValueError`` naming the choices otherwise."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choices: {sorted(PRESETS)}") from None
