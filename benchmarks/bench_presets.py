@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     images = sorted(gt["images"], key=lambda im: im["file_name"])[: args.max_images]
     image_ids = {str(DEV / "images" / im["file_name"]): im["id"] for im in images}
     paths = list(image_ids)
-    multi = multi_person_image_ids(gt)
+    selected_ids = set(image_ids.values())
+    multi_ids = [i for i in multi_person_image_ids(gt) if i in selected_ids]
     print(f"load average before: {os.getloadavg()}", flush=True)
 
     ctx = mp.get_context("spawn")
@@ -106,8 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         final = conn.recv()
         proc.join()
         n = len(paths)
-        stats = evaluate_keypoints(gt, final["results"], image_ids=[image_ids[p] for p in paths]) if final["results"] else {}
-        multi_ids = [i for i in multi if i in set(image_ids.values())]
+        stats = evaluate_keypoints(gt, final["results"], image_ids=sorted(selected_ids)) if final["results"] else {}
         ap_multi = evaluate_keypoints(gt, final["results"], image_ids=multi_ids)["AP"] if final["results"] else 0.0
         rows.append({
             "preset": name, "AP": stats.get("AP", 0.0), "AP_multi": ap_multi, "AR": stats.get("AR", 0.0),

@@ -24,7 +24,7 @@ from posekit.pose import topdown
 from posekit.pose.topdown import POSE_NMS_METHODS, TopDownConfig
 from posekit.posenms import PoseNMSParams
 from posekit.prefetch import prefetch as prefetch_iter
-from posekit.presets import DEFAULT_PRESET, get_preset
+from posekit.presets import DEFAULT_PRESET, Preset, get_preset
 from posekit.schema import get_schema
 from posekit.structures import Poses
 from posekit.timing import StageTimer
@@ -62,7 +62,7 @@ class PoseEstimator:
         pose_model: pose model name (``"pp_tinypose_256x192"``, ``"movenet_thunder"``, a
             :func:`posekit.models.list_models` network with ``checkpoint``), an ``.onnx``
             path, a ``posekit train`` checkpoint, or an object with ``spec`` and ``run``.
-        preset: the named configuration the other options default to.
+        preset: the configuration (a :class:`~posekit.presets.Preset` or its name) the other options default to.
         models_dir: folder with the model files (default: ``POSEKIT_MODELS`` or the user cache).
         checkpoint: weights of a PyTorch pose network.
         detector_checkpoint: weights of ``yolov3_spp``.
@@ -86,7 +86,7 @@ class PoseEstimator:
         detector: Any = None,
         pose_model: Any = None,
         *,
-        preset: str = DEFAULT_PRESET,
+        preset: str | Preset = DEFAULT_PRESET,
         models_dir: str | os.PathLike | None = None,
         checkpoint: str | os.PathLike | None = None,
         detector_checkpoint: str | os.PathLike | None = None,
@@ -102,7 +102,7 @@ class PoseEstimator:
         batch_size: int = 32,
         num_threads: int | None = None,
     ) -> None:
-        p = get_preset(preset)
+        p = preset if isinstance(preset, Preset) else get_preset(preset)
         self.preset = p.name
         pose_nms = pose_nms if pose_nms is not None else p.pose_nms
         if pose_nms not in POSE_NMS_METHODS:

@@ -77,7 +77,8 @@ import numpy as np
 
 from posekit import catalog
 from posekit.detect.onnx_detectors import detector_input
-from posekit.io import atomic_write_bytes, atomic_write_text, read_image, sha256_file
+from posekit.evaluation import load_coco_json
+from posekit.io import atomic_write_bytes, atomic_write_json, read_image, sha256_file
 from posekit.pose.crop import crop_people
 from posekit.spec import DetectorSpec, PoseModelSpec
 
@@ -234,11 +235,7 @@ def load_gt_boxes(gt: str | os.PathLike | Mapping[str, Any], min_size: float = 8
     high, largest first. Returns ``{file_name: (N, 4) float32 xyxy}`` (images
     without such a person map to an empty array).
     """
-    if isinstance(gt, Mapping):
-        data = gt
-    else:
-        with open(gt, encoding="utf-8") as f:
-            data = json.load(f)
+    data = load_coco_json(gt)
     names = {img["id"]: Path(img["file_name"]).name for img in data.get("images", [])}
     boxes: dict[str, list[list[float]]] = {name: [] for name in names.values()}
     for ann in data.get("annotations", []):
@@ -754,7 +751,7 @@ def quantize_model(
         "source": {"file": src.name, "sha256": source_sha, "size": src.stat().st_size},
         "settings": settings,
     }
-    atomic_write_text(sidecar_path(out), json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+    atomic_write_json(sidecar_path(out), sidecar, indent=2, sort_keys=True)
     log.info("quantised %s -> %s (%d calibration samples)", src.name, out, reader.samples)
     return out
 

@@ -79,23 +79,15 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
 
 def estimator_from_args(args: argparse.Namespace):
     """Build a :class:`~posekit.pipeline.PoseEstimator` from the model options (unset ones: the preset's)."""
-    from posekit.detect.budget import CropBudget
-    from posekit.detect.onnx_detectors import DetectorConfig
     from posekit.pipeline import PoseEstimator
 
-    preset = get_preset(args.preset)
-    det_conf = args.det_conf if args.det_conf is not None else preset.det_conf
-    det_nms = args.det_nms if args.det_nms is not None else preset.det_nms
-    budget = CropBudget(
-        min_score=args.min_box_score if args.min_box_score is not None else preset.min_box_score,
-        min_size=preset.min_box_size,
-        max_crops=args.max_crops if args.max_crops is not None else preset.max_crops,
-    )
+    overrides = {"det_conf": args.det_conf, "det_nms": args.det_nms, "min_box_score": args.min_box_score,
+                 "max_crops": args.max_crops}
+    preset = get_preset(args.preset).with_(**{k: v for k, v in overrides.items() if v is not None})
     return PoseEstimator(
-        args.detector, args.pose_model, preset=preset.name, models_dir=args.models_dir, checkpoint=args.checkpoint,
+        args.detector, args.pose_model, preset=preset, models_dir=args.models_dir, checkpoint=args.checkpoint,
         detector_checkpoint=args.detector_checkpoint, runtime=args.runtime, decode=args.decode,
         output=args.output_kind, flip_test=args.flip, pose_nms=args.pose_nms,
-        detector_config=DetectorConfig(conf_thresh=det_conf, nms_thresh=det_nms), crop_budget=budget,
         batch_size=args.batch_size, num_threads=args.threads,
     )
 
