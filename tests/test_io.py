@@ -481,3 +481,44 @@ def test_atomic_write_keeps_usual_permissions(tmp_path):
     plain.write_text("x")
     atomic_write_text(tmp_path / "atomic.txt", "x")
     assert stat.S_IMODE((tmp_path / "atomic.txt").stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+
+
+# ----------------------------------------------------------------------------- header sizes, bombs, OpenCV names
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp", ".webp", ".ppm"])
+def test_image_header_size_reads_width_and_height_without_decoding(ext):
+    from posekit.io import image_header_size
+
+    ok, buf = cv2.imencode(ext, np.zeros((37, 53, 3), np.uint8))
+    assert ok and image_header_size(buf.tobytes()) == (53, 37)
+    assert image_header_size(b"not an image") is None
+    assert image_header_size(buf.tobytes()[:8]) is None or ext == ".ppm"
+
+
+def test_decompression_bomb_header_refused_before_decoding():
+    import struct
+    import zlib
+
+    from posekit.io import MAX_PIXELS, decode_image
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    with pytest.raises(ImageReadError, match="too large: 60000x60000"):
+        decode_image(png, source="bomb.png")
+    ok, small = cv2.imencode(".png", np.zeros((40, 30, 3), np.uint8))
+    with pytest.raises(ImageReadError, match="too large"):
+        decode_image(small.tobytes(), max_pixels=1000)
+    assert decode_image(small.tobytes(), max_pixels=1200).shape == (40, 30, 3)
+    assert MAX_PIXELS == 178_956_970
+
+
+def test_opencv_path_refuses_names_opencv_would_crash_on():
+    from posekit.io import opencv_path
+
+    assert opencv_path(Path("vid/café.mp4")) == "vid/café.mp4"
+    with pytest.raises(ValueError, match=r"caf\\xe9.mp4: OpenCV cannot open"):
+        opencv_path("caf\udce9.mp4")

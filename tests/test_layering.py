@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
     {"models", "pose", "detect"},
     {"factory", "export", "quantize"},
     {"pipeline", "video", "train"},
+    {"batch", "serve"},
     {"cli", "__main__"},
 ]
 GROUND_FLOOR = LAYERS[0]

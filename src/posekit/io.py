@@ -11,8 +11,9 @@ CLI, training, video and any service can share it.
   those a photo viewer shows; ``ignore_orientation=True`` keeps the stored
   pixel frame (what COCO annotations and HRNet's
   ``cv2.IMREAD_IGNORE_ORIENTATION`` use).
-* :func:`find_images` / :func:`natural_key` / :func:`image_ids_for` -- which
-  images a user named, in natural order (``img2`` before ``img10``).
+* :func:`find_images` / :func:`walk_images` / :func:`natural_key` /
+  :func:`image_ids_for` -- which images a user named, in natural order
+  (``img2`` before ``img10``), safe with symlink loops and undecodable names.
 * :func:`sha256_file` -- hex digest of a file.
 * :func:`atomic_open`, :func:`atomic_write_bytes`, :func:`atomic_write_text`,
   :func:`atomic_write_json` -- write through a temporary file in the same
@@ -31,7 +32,7 @@ import os
 import re
 import secrets
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Literal, overload
 
@@ -43,12 +44,17 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "read_image",
     "decode_image",
+    "image_header_size",
+    "MAX_PIXELS",
     "exif_orientation",
     "apply_exif_orientation",
     "find_images",
+    "walk_images",
+    "natural_path_key",
     "natural_key",
     "image_ids_for",
     "sha256_file",
+    "opencv_path",
     "atomic_open",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -107,6 +113,90 @@ def _sniff(data: bytes) -> str | None:
     return None
 
 
+#: Largest image (width x height) decoded by default: Pillow's ``MAX_IMAGE_PIXELS``
+#: (about 179 MP, 0.5 GB of BGR pixels). Larger headers are refused before any
+#: pixel is decoded (decompression bombs); ``max_pixels=None`` lifts the limit.
+MAX_PIXELS = 178_956_970
+
+
+_JPEG_SOF = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF))
+
+
+def _jpeg_segments(data: bytes) -> Iterator[tuple[int, int, int]]:
+    """``(marker, start, length)`` of each JPEG header segment up to the image data.
+
+    ``start`` is the index of the segment's ``0xFF`` byte; ``length`` counts the two
+    length bytes and the payload (the payload is ``data[start + 4 : start + 2 + length]``).
+    Stops at start of scan / end of image or at anything malformed.
+    """
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            i += 2
+            continue
+        if marker in (0xDA, 0xD9):  # start of scan / end of image
+            return
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if length < 2:
+            return
+        yield marker, i, length
+        i += 2 + length
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from the first SOFn segment of a JPEG, or None."""
+    for marker, start, _ in _jpeg_segments(data):
+        if marker in _JPEG_SOF:
+            if start + 9 > len(data):
+                return None
+            height, width = struct.unpack(">HH", data[start + 5 : start + 9])
+            return width, height
+    return None
+
+
+def image_header_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` read from an encoded image's header without decoding it.
+
+    Knows JPEG, PNG, BMP, WebP and PNM headers; returns None for other formats or
+    when the header is cut short (the decoder then decides).
+    """
+    kind = _sniff(data)
+    try:
+        if kind == "png" and len(data) >= 24 and data[12:16] == b"IHDR":
+            w, h = struct.unpack(">II", data[16:24])
+            return w, h
+        if kind == "jpeg":
+            return _jpeg_size(data)
+        if kind == "bmp" and len(data) >= 26:
+            w, h = struct.unpack("<ii", data[18:26])
+            return abs(w), abs(h)
+        if kind == "webp" and len(data) >= 30:
+            chunk = data[12:16]
+            if chunk == b"VP8X":
+                w = 1 + int.from_bytes(data[24:27], "little")
+                h = 1 + int.from_bytes(data[27:30], "little")
+                return w, h
+            if chunk == b"VP8L":
+                bits = int.from_bytes(data[21:25], "little")
+                return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+            if chunk == b"VP8 ":
+                w, h = struct.unpack("<HH", data[26:30])
+                return w & 0x3FFF, h & 0x3FFF
+        if kind == "pnm":
+            fields = re.sub(rb"#[^\n]*", b" ", data[2:512]).split()
+            if len(fields) >= 2 and fields[0].isdigit() and fields[1].isdigit():
+                return int(fields[0]), int(fields[1])
+    except struct.error:
+        return None
+    return None
+
+
 def _truncated(kind: str, data: bytes) -> bool:
     if kind == "jpeg":
         # The end-of-image marker may be followed by padding or trailing metadata.
@@ -137,25 +227,9 @@ _ORIENTATION_TAG = 0x0112
 
 def _jpeg_exif(data: bytes) -> bytes | None:
     """The TIFF block of the first ``APP1 Exif`` segment (before the image data)."""
-    i, n = 2, len(data)
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
-            i += 2
-            continue
-        if marker in (0xDA, 0xD9):  # start of scan / end of image: no metadata after this
-            return None
-        length = int.from_bytes(data[i + 2 : i + 4], "big")
-        if length < 2:
-            return None
-        if marker == 0xE1 and data[i + 4 : i + 10] == _EXIF_PREFIX:
-            return data[i + 10 : i + 2 + length]
-        i += 2 + length
+    for marker, start, length in _jpeg_segments(data):
+        if marker == 0xE1 and data[start + 4 : start + 10] == _EXIF_PREFIX:
+            return data[start + 10 : start + 2 + length]
     return None
 
 
@@ -262,7 +336,8 @@ def apply_exif_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def decode_image(
-    data: bytes, *, source: str | os.PathLike[str] = "<bytes>", ignore_orientation: bool = False
+    data: bytes, *, source: str | os.PathLike[str] = "<bytes>", ignore_orientation: bool = False,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> np.ndarray:
     """Decode an encoded image (file contents, an upload) as ``(H, W, 3)`` uint8 BGR.
 
@@ -271,16 +346,26 @@ def decode_image(
         source: name used in error messages (a path, an URL, ``"<bytes>"``).
         ignore_orientation: keep the stored pixel frame instead of applying
             the EXIF orientation (JPEG, PNG ``eXIf``, WebP).
+        max_pixels: refuse images whose header says more pixels than this,
+            before decoding (:data:`MAX_PIXELS`; None: no limit).
 
     Raises:
-        ImageReadError: empty data, not a supported image, truncated, or
-            cannot be decoded.
+        ImageReadError: empty data, not a supported image, too large,
+            truncated, or cannot be decoded.
     """
     if not data:
         raise ImageReadError(source, "empty file")
     kind = _sniff(data)
     if kind is None:
         raise ImageReadError(source, "not an image (unrecognised file signature)")
+    size = image_header_size(data)
+    if size is not None and (size[0] <= 0 or size[1] <= 0):
+        raise ImageReadError(source, f"invalid {kind.upper()} header (size {size[0]}x{size[1]})")
+    if max_pixels is not None and size is not None and size[0] * size[1] > max_pixels:
+        raise ImageReadError(
+            source, f"image too large: {size[0]}x{size[1]} = {size[0] * size[1] / 1e6:.0f} MP in its header, "
+                    f"limit {max_pixels / 1e6:.0f} MP"
+        )
     if _truncated(kind, data):
         raise ImageReadError(source, f"truncated {kind.upper()} file")
     # IMREAD_UNCHANGED keeps 16-bit / alpha / gray as stored and never applies
@@ -297,7 +382,9 @@ def decode_image(
     return img
 
 
-def read_image(path: str | os.PathLike[str], *, ignore_orientation: bool = False) -> np.ndarray:
+def read_image(
+    path: str | os.PathLike[str], *, ignore_orientation: bool = False, max_pixels: int | None = MAX_PIXELS
+) -> np.ndarray:
     """Read an image file as ``(H, W, 3)`` uint8 BGR, EXIF orientation applied.
 
     The bytes are read with Python's file I/O and decoded from memory, so
@@ -311,6 +398,7 @@ def read_image(path: str | os.PathLike[str], *, ignore_orientation: bool = False
             ``cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION``). TIFF
             files are the exception: OpenCV's TIFF decoder applies their
             orientation tag itself, whatever this says.
+        max_pixels: see :func:`decode_image`.
 
     Raises:
         ImageReadError: the file is missing, unreadable, empty, not a
@@ -325,7 +413,7 @@ def read_image(path: str | os.PathLike[str], *, ignore_orientation: bool = False
         raise ImageReadError(p, "is a directory, not a file") from None
     except OSError as exc:
         raise ImageReadError(p, f"cannot read file ({exc.strerror or exc})") from None
-    return decode_image(data, source=p, ignore_orientation=ignore_orientation)
+    return decode_image(data, source=p, ignore_orientation=ignore_orientation, max_pixels=max_pixels)
 
 
 # ----------------------------------------------------------------------------- finding images
@@ -341,32 +429,90 @@ def natural_key(name: str) -> tuple[tuple[str | int, ...], str]:
     return parts, name
 
 
+def natural_path_key(path: str) -> tuple[str, tuple[tuple[str | int, ...], str]]:
+    """Sort key for paths: by folder, then :func:`natural_key` of the name (how posekit orders images)."""
+    head, tail = os.path.split(path)
+    return head, natural_key(tail)
+
+
+def walk_images(
+    folder: str | os.PathLike[str], recursive: bool = False,
+    on_skip: Callable[[str, str], None] | None = None,
+) -> Iterator[str]:
+    """Image files in ``folder`` (by :data:`IMAGE_EXTENSIONS`), sub-folders too if ``recursive``.
+
+    Folder symlinks are followed, but never into a folder already visited, so a
+    symlink loop ends the descent instead of recursing forever; ``on_skip(path,
+    reason)`` hears of each such folder and of folders that cannot be listed.
+    Names are returned as ``str`` exactly as the OS gave them (undecodable bytes
+    kept as surrogate escapes, see :func:`os.fsdecode`). A folder named like an
+    image (``x.jpg/``) is a folder; a file named like an image that is not one
+    (a dangling or looping symlink) is returned, so that reading it reports why.
+    """
+    visited: set[tuple[int, int]] = set()
+
+    def skip(path: str, reason: str) -> None:
+        log.warning("skipped %s: %s", path, reason)
+        if on_skip is not None:
+            on_skip(path, reason)
+
+    def visit(path: str) -> Iterator[str]:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            skip(path, f"cannot open folder ({exc.strerror or exc})")
+            return
+        if (st.st_dev, st.st_ino) in visited:
+            skip(path, "folder already visited (a symlink loop or a second link to it), not followed")
+            return
+        visited.add((st.st_dev, st.st_ino))
+        try:
+            with os.scandir(path) as it:
+                entries = sorted(it, key=lambda e: natural_key(e.name))
+        except OSError as exc:
+            skip(path, f"cannot list folder ({exc.strerror or exc})")
+            return
+        subfolders = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                subfolders.append(entry.path)
+            elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+                yield entry.path
+        if recursive:
+            for sub in subfolders:
+                yield from visit(sub)
+
+    yield from visit(os.fspath(folder))
+
+
 def find_images(inputs: Iterable[str | os.PathLike[str]], recursive: bool = False) -> list[Path]:
     """Expand files, folders and glob patterns into a sorted, de-duplicated list of paths.
 
     Folders contribute files with an image extension (:data:`IMAGE_EXTENSIONS`,
-    any case); files named explicitly are kept whatever their extension so
-    that a bad one is reported rather than silently skipped. Sorted by folder,
-    then :func:`natural_key` of the name.
+    any case; see :func:`walk_images`); files named explicitly are kept whatever
+    their extension so that a bad one is reported rather than silently skipped.
+    Sorted by :func:`natural_path_key`.
 
     Raises:
         FileNotFoundError: an input names nothing that exists.
     """
-    found: list[Path] = []
+    found: list[str] = []
     for item in inputs:
         s = os.fspath(item)
-        p = Path(s)
-        if p.is_dir():
-            pattern = "**/*" if recursive else "*"
-            found.extend(q for q in p.glob(pattern) if q.is_file() and q.suffix.lower() in IMAGE_EXTENSIONS)
-        elif p.is_file():
-            found.append(p)
+        if os.path.isdir(s):
+            found.extend(walk_images(s, recursive))
+        elif os.path.lexists(s):  # a file, a dangling or looping symlink: reading it says which
+            found.append(s)
         elif glob.has_magic(s):
-            found.extend(Path(q) for q in glob.glob(s, recursive=recursive) if Path(q).is_file())
+            found.extend(q for q in glob.glob(s, recursive=recursive) if not os.path.isdir(q))
         else:
             raise FileNotFoundError(f"input {s!r} does not exist")
-    unique = {q.resolve(): q for q in found}
-    return sorted(unique.values(), key=lambda q: (str(q.parent), natural_key(q.name)))
+    unique = {os.path.realpath(q): q for q in found}
+    return [Path(q) for q in sorted(unique.values(), key=natural_path_key)]
 
 
 def image_ids_for(paths: list[Path]) -> dict[Path, int]:
@@ -376,6 +522,27 @@ def image_ids_for(paths: list[Path]) -> dict[Path, int]:
     if stems and all(s.isdigit() for s in stems) and len({int(s) for s in stems}) == len(stems):
         return {p: int(p.stem) for p in paths}
     return {p: i + 1 for i, p in enumerate(paths)}
+
+
+def opencv_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as a ``str`` that is safe to hand to OpenCV's file functions.
+
+    OpenCV converts file names to UTF-8 and crashes the process (a segmentation
+    fault in ``cv2.imwrite`` / ``cv2.VideoCapture``) on names that are not valid
+    UTF-8, such as Latin-1 names from old archives. Images are read and written
+    through Python's file I/O instead; for video, which OpenCV must open itself,
+    this raises a clear error.
+
+    Raises:
+        ValueError: the name is not valid UTF-8.
+    """
+    s = os.fspath(path)
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise ValueError(f"{shown}: OpenCV cannot open a file whose name is not valid UTF-8; rename it") from None
+    return s
 
 
 # ----------------------------------------------------------------------------- hashing

@@ -211,6 +211,8 @@ class PoseEstimator:
                 return path, read_image(path, ignore_orientation=ignore_orientation), None
             except ImageReadError as exc:
                 return path, None, exc.reason
+            except Exception as exc:  # e.g. cv2.error / MemoryError in a decoder: one file, not the run
+                return path, None, f"cannot decode ({type(exc).__name__}: {exc})"
 
         items = prefetch_iter((read(Path(p)) for p in paths), prefetch)
         try:

@@ -3,7 +3,9 @@
 A :class:`Poses` holds every person found in one image (or video frame):
 boxes, box scores, keypoints, keypoint scores, the pose score used for
 ranking, and track ids. It slices like an array, concatenates, and writes
-COCO results JSON and AlphaPose-style JSON.
+every output format: COCO results JSON, AlphaPose-style JSON, OpenPose-style
+JSON (COCO-18 order with a neck), table rows (Parquet), and a lossless record
+(:meth:`Poses.to_record` / :meth:`Poses.from_record`) for durable job logs.
 """
 
 from __future__ import annotations
@@ -13,9 +15,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from posekit.schema import COCO17, KeypointSchema
+from posekit.schema import COCO17, KeypointSchema, get_schema
 
-__all__ = ["Poses"]
+__all__ = ["Poses", "OPENPOSE_COCO18_FROM_COCO17"]
+
+#: OpenPose's COCO-18 body order (Nose, Neck, RShoulder, RElbow, RWrist, LShoulder,
+#: LElbow, LWrist, RHip, RKnee, RAnkle, LHip, LKnee, LAnkle, REye, LEye, REar, LEar)
+#: as indices into COCO-17, with 17 standing for the neck (the shoulders' midpoint,
+#: as AlphaPose's ``--format cmu`` adds it).
+OPENPOSE_COCO18_FROM_COCO17: tuple[int, ...] = (0, 17, 6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 2, 1, 4, 3)
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,6 +145,56 @@ class Poses:
                 item["idx"] = int(self.track_ids[i])
             out.append(item)
         return out
+
+    def to_openpose(self, decimals: int = 2) -> dict:
+        """One image in OpenPose's JSON layout: ``{"version", "people": [{"pose_keypoints_2d": [x, y, c]*18}]}``.
+
+        The keypoints are in OpenPose's COCO-18 order (:data:`OPENPOSE_COCO18_FROM_COCO17`);
+        the neck is the midpoint of the shoulders with their mean score, as AlphaPose's
+        ``--format cmu`` writes it. Needs the COCO-17 schema.
+        """
+        if self.schema.name != COCO17.name:
+            raise ValueError(f"the OpenPose format needs COCO-17 keypoints, not {self.schema.name!r}")
+        people = []
+        ls, rs = COCO17.index("left_shoulder"), COCO17.index("right_shoulder")
+        for i in range(len(self)):
+            xy, sc = self.keypoints[i].astype(np.float64), self.keypoint_scores[i].astype(np.float64)
+            xy = np.concatenate([xy, (xy[[ls]] + xy[[rs]]) / 2])
+            sc = np.concatenate([sc, [(sc[ls] + sc[rs]) / 2]])
+            order = list(OPENPOSE_COCO18_FROM_COCO17)
+            kp = np.concatenate([xy[order], sc[order, None]], axis=1)
+            people.append({
+                "person_id": [int(self.track_ids[i])],
+                "pose_keypoints_2d": [round(float(v), decimals) for v in kp.reshape(-1)],
+                "face_keypoints_2d": [], "hand_left_keypoints_2d": [], "hand_right_keypoints_2d": [],
+            })
+        return {"version": 1.3, "people": people}
+
+    def to_rows(self) -> dict[str, list]:
+        """Columns of a one-row-per-person table (Parquet): ``person``, ``box`` ``[x1, y1, x2, y2]``,
+        ``box_score``, ``score``, ``keypoints`` ``(K, 3)`` as nested lists ``[x, y, score]``, ``track_id``."""
+        kp = np.concatenate([self.keypoints, self.keypoint_scores[..., None]], axis=2)
+        return {
+            "person": list(range(len(self))),
+            "box": self.boxes.astype(np.float64).tolist(),
+            "box_score": self.box_scores.astype(np.float64).tolist(),
+            "score": self.scores.astype(np.float64).tolist(),
+            "keypoints": kp.astype(np.float64).tolist(),
+            "track_id": self.track_ids.tolist(),
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-able dict that :meth:`from_record` turns back into equal arrays (float32 exactly)."""
+        return {
+            "schema": self.schema.name,
+            **{name: getattr(self, name).tolist() for name in self._ARRAYS},
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "Poses":
+        """The inverse of :meth:`to_record`."""
+        schema = get_schema(record["schema"])
+        return cls(**{name: np.asarray(record[name]) for name in cls._ARRAYS}, schema=schema)
 
 
 def _xywh(box: np.ndarray) -> np.ndarray:

@@ -17,7 +17,8 @@ import sys
 __all__ = ["main", "build_parser"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("predict", "eval", "models", "presets", "export", "quantize", "train", "val", "show_targets")
+SUBCOMMANDS = ("predict", "merge", "eval", "models", "presets", "export", "quantize", "train", "val", "show_targets",
+               "serve")
 
 _DESCRIPTION = """\
 posekit: multi-person 2D human pose estimation on the CPU.

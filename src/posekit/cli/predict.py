@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 from posekit.cli.video import add_video_arguments, is_video_source, run_video_from_args
 from posekit.presets import DEFAULT_PRESET, PRESETS, get_preset
 
-__all__ = ["register", "run", "add_model_arguments", "estimator_from_args"]
+__all__ = ["register", "run", "add_model_arguments", "estimator_kwargs", "estimator_from_args"]
 
 log = logging.getLogger("posekit.predict")
 
@@ -23,14 +22,22 @@ examples:
   posekit predict images/ --pose-model my_model.onnx --detector rtmdet_nano
   posekit predict video.mp4 --out out/ --save-video --detect-every 5
   posekit predict coco/val2017/ --out out/ --ignore-exif     # COCO evaluation: stored pixels, no EXIF turn
+  posekit predict archive/ --recursive --out out/ --resume   # go on where a killed run stopped
+  posekit predict @list.txt manifest.parquet --format parquet --format openpose
+  posekit predict /shared/images --engine ray --ray-address auto --actors 8 --cpus-per-actor 4
 
-outputs in --out:
+outputs in --out (KEY = the image's path relative to the input root):
+  records/part-*.jsonl one line per finished image, committed as it completes (the job's truth)
   results.json         COCO keypoint results (image_id, category_id, keypoints, score)
-  summary.json         counts, image id map, per-stage timing, and the list of images that failed
-  vis/                 rendered skeletons (--save-img)
-  alphapose-results.json and alphapose/NAME.json   (--format alphapose)
+  summary.json         counts and the list of images that failed, each once with its reason
+  vis/KEY              rendered skeletons (--save-img)
+  alphapose-results.json, alphapose/KEY.json         (--format alphapose)
+  openpose/KEY_keypoints.json                        (--format openpose: COCO-18 with neck)
+  results.parquet      one row per person            (--format parquet)
+  'posekit merge OUT' rebuilds every output from records/.
 
-exit code: 0 all images processed, 1 some images failed (their results are still written), 2 no input.
+exit code: 0 all images processed, 1 some images failed (their results are still written), 2 no input
+or bad options, 130 interrupted (the committed images are kept: run again with --resume).
 Image ids are the numbers in COCO-style names (000000000885.jpg -> 885), else 1..N in sorted order.
 """
 
@@ -77,19 +84,25 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, default=32, help="crops per pose-network call")
 
 
+def estimator_kwargs(args: argparse.Namespace) -> dict:
+    """:class:`~posekit.pipeline.PoseEstimator` keyword arguments from the model options (unset
+    ones: the preset's); picklable, so a Ray actor can build the same estimator."""
+    overrides = {"det_conf": args.det_conf, "det_nms": args.det_nms, "min_box_score": args.min_box_score,
+                 "max_crops": args.max_crops}
+    preset = get_preset(args.preset).with_(**{k: v for k, v in overrides.items() if v is not None})
+    return dict(
+        detector=args.detector, pose_model=args.pose_model, preset=preset, models_dir=args.models_dir,
+        checkpoint=args.checkpoint, detector_checkpoint=args.detector_checkpoint, runtime=args.runtime,
+        decode=args.decode, output=args.output_kind, flip_test=args.flip, pose_nms=args.pose_nms,
+        batch_size=args.batch_size, num_threads=args.threads,
+    )
+
+
 def estimator_from_args(args: argparse.Namespace):
     """Build a :class:`~posekit.pipeline.PoseEstimator` from the model options (unset ones: the preset's)."""
     from posekit.pipeline import PoseEstimator
 
-    overrides = {"det_conf": args.det_conf, "det_nms": args.det_nms, "min_box_score": args.min_box_score,
-                 "max_crops": args.max_crops}
-    preset = get_preset(args.preset).with_(**{k: v for k, v in overrides.items() if v is not None})
-    return PoseEstimator(
-        args.detector, args.pose_model, preset=preset, models_dir=args.models_dir, checkpoint=args.checkpoint,
-        detector_checkpoint=args.detector_checkpoint, runtime=args.runtime, decode=args.decode,
-        output=args.output_kind, flip_test=args.flip, pose_nms=args.pose_nms,
-        batch_size=args.batch_size, num_threads=args.threads,
-    )
+    return PoseEstimator(**estimator_kwargs(args))
 
 
 def register(subparsers) -> None:
@@ -97,13 +110,30 @@ def register(subparsers) -> None:
         "predict", help="estimate poses in images (or videos)", description=__doc__,
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", help="image files, folders, glob patterns (quoted), or a video / stream")
+    p.add_argument("inputs", nargs="+",
+                   help="image files, folders, glob patterns (quoted), @list.txt (one path per line), .csv / "
+                        ".parquet manifests with a 'path' column, or one video / stream")
     p.add_argument("--out", default="out", help="output folder (default: out)")
     p.add_argument("--save-img", action="store_true",
-                   help="write rendered skeletons to OUT/vis/ (which ones: --draw-pose-thr, --draw-kpt-thr)")
-    p.add_argument("--format", choices=("coco", "alphapose"), default="coco",
-                   help="also write AlphaPose-style JSON (alphapose-results.json and one file per image)")
+                   help="write rendered skeletons to OUT/vis/KEY (which ones: --draw-pose-thr, --draw-kpt-thr)")
+    p.add_argument("--format", action="append", choices=("coco", "alphapose", "openpose", "parquet"), default=None,
+                   help="output formats besides COCO results.json (repeatable): alphapose (AlphaPose JSON), "
+                        "openpose (OpenPose JSON per image, COCO-18 with neck), parquet (one row per person)")
     p.add_argument("--recursive", action="store_true", help="search folders recursively")
+    g = p.add_argument_group("large jobs")
+    g.add_argument("--resume", action="store_true",
+                   help="continue the job in --out: skip every image already committed there (same relative "
+                        "path, size and mtime) and process the rest")
+    g.add_argument("--overwrite", action="store_true", help="replace a previous run's outputs in --out")
+    g.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local (default: this process) or ray (Ray Data actors, pip install 'posekit[ray]')")
+    g.add_argument("--ray-address", default=None,
+                   help="join this Ray cluster ('auto' or ray://host:10001); default: start a local one")
+    g.add_argument("--actors", type=int, default=1, help="--engine ray: pose-estimator actors (default 1)")
+    g.add_argument("--cpus-per-actor", type=float, default=1.0,
+                   help="--engine ray: CPUs per actor, also its ONNX Runtime threads (default 1)")
+    g.add_argument("--ray-batch-size", type=int, default=8,
+                   help="--engine ray: images per actor call, the unit Ray retries (default 8)")
     p.add_argument("--ignore-exif", action="store_true",
                    help="ignore the EXIF orientation of photos and frame folders and use the stored pixels, as "
                         "COCO annotations do (needed to evaluate on COCO); default: turn photos upright as a "
@@ -138,85 +168,51 @@ def _run_video(args: argparse.Namespace, source: str, out: Path) -> int:
     return run_video_from_args(args, estimator_from_args(args), source, out)
 
 
+def _job_config(args: argparse.Namespace) -> dict:
+    """The options that decide a job's results (``job.json``; ``--resume`` must match them)."""
+    import dataclasses
+
+    kwargs = estimator_kwargs(args)
+    config = {k: v for k, v in kwargs.items() if k not in ("preset", "models_dir", "batch_size", "num_threads")}
+    documentation = ("name", "description", "dev_ap", "images_per_s")
+    config.update({f"preset.{k}": v for k, v in dataclasses.asdict(kwargs["preset"]).items() if k not in documentation})
+    config["ignore_exif"] = args.ignore_exif
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in config.items()}
+
+
+def _engine(args: argparse.Namespace):
+    from posekit.batch import LocalEngine, RayEngine
+
+    if args.engine == "ray":
+        return RayEngine(estimator_kwargs(args), actors=args.actors, cpus_per_actor=args.cpus_per_actor,
+                         address=args.ray_address, batch_size=args.ray_batch_size)
+    return LocalEngine(lambda: estimator_from_args(args))
+
+
 def _run_images(args: argparse.Namespace, out: Path) -> int:
-    import cv2
-    from tqdm import tqdm
+    from posekit.batch import JobError, RenderOptions, collect_inputs, prepare_output, run_job
+    from posekit.io import IMAGE_EXTENSIONS
 
-    from posekit.draw import draw_poses
-    from posekit.io import IMAGE_EXTENSIONS, find_images, image_ids_for
-
-    paths = find_images(args.inputs, recursive=args.recursive)
-    if not paths:
+    items = collect_inputs(args.inputs, recursive=args.recursive)
+    if not items:
         log.error("no images found in %s (looked for %s)", " ".join(args.inputs),
                   "/".join(e.lstrip(".") for e in IMAGE_EXTENSIONS))
         return 2
-    est = estimator_from_args(args)
-    ids = image_ids_for(paths)
-    out.mkdir(parents=True, exist_ok=True)
-    if args.save_img:
-        (out / "vis").mkdir(exist_ok=True)
-    results: list[dict] = []
-    alphapose: list[dict] = []
-    errors: list[dict] = []
-    interrupted = False
-    finished = 0
-    bar = tqdm(total=len(paths), desc="predict", unit="img", disable=args.quiet, file=sys.stderr)
     try:
-        for path, image, poses, error in est.predict_files(paths, ignore_orientation=args.ignore_exif):
-            bar.update(1)
-            finished += 1
-            if error is not None:
-                log.warning("skipped %s: %s", path, error)
-                errors.append({"file": str(path), "reason": error})
-                continue
-            results.extend(poses.to_coco(ids[path]))
-            if args.format == "alphapose":
-                alphapose.extend(poses.to_alphapose(path.name))
-            if args.save_img:
-                drawn = draw_poses(image, poses, pose_thresh=args.draw_pose_thr, keypoint_thresh=args.draw_kpt_thr)
-                cv2.imwrite(str(out / "vis" / f"{path.stem}.jpg"), drawn)
-    except KeyboardInterrupt:
-        interrupted = True
-        log.warning("interrupted: writing the results of the images done so far")
-    finally:
-        bar.close()
-        done = len(paths) if not interrupted else finished
-        _write_outputs(out, results, alphapose, errors, paths, ids, est, done, args.format == "alphapose")
-    ok = done - len(errors)
-    log.info("%d/%d images processed, %d failed, %d poses -> %s", ok, len(paths), len(errors), len(results),
-             out / "results.json")
-    log.info("per image: %s", est.timer.summary(per=max(1, ok)))
-    if interrupted:
-        return 130
-    return 1 if errors else 0
-
-
-def _write_outputs(out, results, alphapose, errors, paths, ids, est, done, write_alphapose) -> None:
-    _write_json(out / "results.json", results)
-    summary = {
-        "images": len(paths),
-        "processed": done - len(errors),
-        "failed": len(errors),
-        "poses": len(results),
-        "errors": errors,
-        "image_ids": {str(p): i for p, i in ids.items()},
-        "timing_ms_per_image": est.timer.mean_ms(per=max(1, done - len(errors))),
-        "estimator": repr(est),
-    }
-    _write_json(out / "summary.json", summary)
-    if write_alphapose:
-        _write_json(out / "alphapose-results.json", alphapose)
-        per_image = out / "alphapose"
-        per_image.mkdir(exist_ok=True)
-        by_name: dict[str, list] = {}
-        for item in alphapose:
-            by_name.setdefault(item["image_id"], []).append(item)
-        for name, items in by_name.items():
-            _write_json(per_image / f"{Path(name).stem}.json", items)
-
-
-def _write_json(path: Path, data) -> None:
-    """Write JSON atomically (temp file + rename) so an interrupted run never leaves half a file."""
-    from posekit.io import atomic_write_json
-
-    atomic_write_json(path, data)
+        prepare_output(out, _job_config(args), resume=args.resume, overwrite=args.overwrite)
+    except JobError as exc:
+        log.error("%s", exc)
+        return 2
+    engine = _engine(args)
+    options = RenderOptions(save_img=args.save_img, ignore_exif=args.ignore_exif,
+                            pose_thresh=args.draw_pose_thr, keypoint_thresh=args.draw_kpt_thr)
+    report = run_job(items, out, engine, options=options, formats=args.format or ("coco",),
+                     progress=not args.quiet)
+    summary = report.summary
+    log.info("%d/%d images processed (%d this run, %d from earlier runs), %d failed, %d poses -> %s",
+             summary["processed"], summary["images"], report.committed, report.skipped, summary["failed"],
+             summary["poses"], out / "results.json")
+    estimator = getattr(engine, "estimator", None)
+    if estimator is not None and report.committed:
+        log.info("per image: %s", estimator.timer.summary(per=max(1, report.committed)))
+    return report.exit_code

@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     from posekit.train.config import ConfigError, load_config
     from posekit.train.dataset import ImageReadError, KeypointDataset, load_coco_persons
+    from posekit.io import atomic_write_bytes
     from posekit.train.modeling import resolve_spec
     from posekit.train.visualize import render_sample
 
@@ -73,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
         for index in picks:
             sample = dataset.sample(int(index), args.epoch)
             name = out / f"target_{index:05d}_img{sample.record.image_id}.png"
-            cv2.imwrite(str(name), render_sample(sample, schema, spec.heatmap_stride, args.zoom))
+            ok, png = cv2.imencode(".png", render_sample(sample, schema, spec.heatmap_stride, args.zoom))
+            if not ok:
+                raise ValueError(f"could not encode {name.name}")
+            atomic_write_bytes(name, png.tobytes(), fsync=False)  # Python I/O: any folder name works
     except (ConfigError, FileNotFoundError, ImageReadError, ValueError, KeyError) as exc:
         log.error("%s", exc)
         return 1

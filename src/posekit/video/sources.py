@@ -297,7 +297,7 @@ class VideoFileSource(FrameSource):
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"video file not found: {self.path}")
-        self._cap = cv2.VideoCapture(str(self.path))
+        self._cap = cv2.VideoCapture(_io.opencv_path(self.path))
         if not self._cap.isOpened():
             self._cap.release()
             raise OSError(f"cannot open video {str(self.path)!r} (unsupported codec or corrupt/truncated file)")

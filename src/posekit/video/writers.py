@@ -22,13 +22,13 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, Sequence
 
 import cv2
 import numpy as np
 
 from posekit.draw import draw_poses
-from posekit.io import atomic_write_json
+from posekit.io import atomic_write_json, opencv_path
 from posekit.structures import Poses
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "VideoRenderer",
     "write_json_atomic",
     "render_frame",
+    "BROWSER_CODECS",
 ]
 
 log = logging.getLogger(__name__)
@@ -199,37 +200,50 @@ def render_frame(image: np.ndarray, poses: Poses, draw: Callable[..., np.ndarray
     return (draw or draw_poses)(image, poses)
 
 
+#: Codecs for a video a web browser will play: VP8 in WebM, else MPEG-4 Part 2, else MJPEG.
+BROWSER_CODECS: tuple[tuple[str, str], ...] = ((".webm", "VP80"), (".mp4", "mp4v"), (".avi", "MJPG"))
+_MEDIA_TYPES = {".webm": "video/webm", ".mp4": "video/mp4", ".avi": "video/x-msvideo", ".mkv": "video/x-matroska"}
+
+
 class VideoRenderer:
     """Write rendered frames to a video at a fixed fps and size.
 
-    Tries the ``mp4v`` codec in an ``.mp4`` container, then ``MJPG`` in an
-    ``.avi`` next to it if the first cannot be opened. Frames of another size
-    are resized to ``size``.
+    Tries each ``(suffix, fourcc)`` of ``codecs`` in turn (default: ``mp4v`` in
+    the path's container, then ``MJPG`` in an ``.avi`` next to it) and keeps the
+    first this OpenCV can open; :data:`BROWSER_CODECS` puts VP8 in WebM first,
+    which browsers play. Frames of another size are resized to ``size``.
 
     Args:
-        path: output file (``.mp4`` suggested; the suffix may change to ``.avi``).
+        path: output file (``.mp4`` suggested; the suffix may change to the codec's).
         fps: frames per second of the output.
         size: ``(width, height)``.
         draw: ``(image, poses) -> image`` renderer (default: :func:`posekit.draw.draw_poses`).
+        codecs: ``(suffix, fourcc)`` pairs to try, in order.
     """
 
     def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int],
-                 draw: Callable[..., np.ndarray] | None = None) -> None:
+                 draw: Callable[..., np.ndarray] | None = None,
+                 codecs: Sequence[tuple[str, str]] | None = None) -> None:
         self.size = (int(size[0]), int(size[1]))
         self.fps = float(fps) if fps and fps > 0 else 25.0
         self._draw = draw or draw_poses
         self.frames = 0
         path = Path(path)
         self._writer: cv2.VideoWriter | None = None
-        for suffix, fourcc in ((path.suffix or ".mp4", "mp4v"), (".avi", "MJPG")):
+        for suffix, fourcc in codecs or ((path.suffix or ".mp4", "mp4v"), (".avi", "MJPG")):
             candidate = path.with_suffix(suffix)
-            writer = cv2.VideoWriter(str(candidate), cv2.VideoWriter_fourcc(*fourcc), self.fps, self.size)
+            writer = cv2.VideoWriter(opencv_path(candidate), cv2.VideoWriter_fourcc(*fourcc), self.fps, self.size)
             if writer.isOpened():
                 self._writer, self.path = writer, candidate
                 break
             writer.release()
         if self._writer is None:
             raise OSError(f"cannot open a video writer for {path}")
+
+    @property
+    def media_type(self) -> str:
+        """The MIME type of the file written (``video/webm``, ``video/mp4``, ...)."""
+        return _MEDIA_TYPES.get(self.path.suffix.lower(), "application/octet-stream")
 
     def write(self, image: np.ndarray, poses: Poses) -> None:
         if self._writer is None:
