@@ -29,6 +29,7 @@ from posekit.io import (
     natural_key,
     read_image,
     sha256_file,
+    sniff_video,
 )
 from posekit.schema import COCO17
 from posekit.structures import Poses
@@ -522,3 +523,18 @@ def test_opencv_path_refuses_names_opencv_would_crash_on():
     assert opencv_path(Path("vid/café.mp4")) == "vid/café.mp4"
     with pytest.raises(ValueError, match=r"caf\\xe9.mp4: OpenCV cannot open"):
         opencv_path("caf\udce9.mp4")
+
+
+@pytest.mark.parametrize("head, suffix", [
+    (b"\x00\x00\x00\x20ftypisom" + b"\x00" * 20, ".mp4"),
+    (b"RIFF\x00\x00\x00\x00AVI LIST", ".avi"),
+    (b"\x1a\x45\xdf\xa3\x01\x00", ".mkv"),
+    (b"OggS\x00\x02", ".ogv"),
+    (b"\x00\x00\x01\xba\x44", ".mpg"),
+    (b"YUV4MPEG2 W640", ".y4m"),
+    (b"\x47" + b"\x00" * 187 + b"\x47" + b"\x00" * 187 + b"\x47" + b"\x00" * 10, ".ts"),
+    (b"\x89PNG\r\n\x1a\n", None),
+    (b"hello world", None),
+])
+def test_sniff_video(head: bytes, suffix: str | None):
+    assert sniff_video(head) == suffix

@@ -45,6 +45,7 @@ __all__ = [
     "read_image",
     "decode_image",
     "image_header_size",
+    "sniff_video",
     "MAX_PIXELS",
     "exif_orientation",
     "apply_exif_orientation",
@@ -110,6 +111,32 @@ def _sniff(data: bytes) -> str | None:
         return "jpeg2000"
     if len(data) >= 3 and data[:1] == b"P" and data[1:2] in b"1234567" and data[2:3] in b" \t\r\n":
         return "pnm"
+    return None
+
+
+def sniff_video(head: bytes) -> str | None:
+    """The file suffix (``".mp4"``, ``".avi"``, ...) of a video container from its first bytes, or None.
+
+    Knows MP4/MOV/3GP (``ftyp``), AVI, Matroska/WebM, Ogg, FLV, MPEG-TS, MPEG-PS, ASF/WMV and Y4M.
+    """
+    if head[4:8] == b"ftyp":
+        return ".mp4"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return ".avi"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return ".mkv"
+    if head.startswith(b"OggS"):
+        return ".ogv"
+    if head.startswith(b"FLV\x01"):
+        return ".flv"
+    if head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
+        return ".wmv"
+    if head.startswith(b"YUV4MPEG2"):
+        return ".y4m"
+    if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):
+        return ".mpg"
+    if len(head) > 376 and head[0] == 0x47 and head[188] == 0x47 and head[376] == 0x47:
+        return ".ts"
     return None
 
 

@@ -1,4 +1,4 @@
-"""Units of posekit.serve without HTTP: the pool, slots, settings, video sniffing, the command line."""
+"""Units of posekit.serve without HTTP: the pool, slots, settings, the command line."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 
 from posekit.serve.pool import InferencePool, PoolFull, PoolNotReady, Slots
 from posekit.serve.settings import MB, ServeSettings
-from posekit.serve.uploads import sniff_video
 
 
 def test_slots_and_tickets():
@@ -105,21 +104,6 @@ def test_settings_defaults_and_validation():
         with pytest.raises(ValueError):
             ServeSettings(**bad)
     assert "api_key" not in s.public_limits()
-
-
-@pytest.mark.parametrize("head, suffix", [
-    (b"\x00\x00\x00\x20ftypisom" + b"\x00" * 20, ".mp4"),
-    (b"RIFF\x00\x00\x00\x00AVI LIST", ".avi"),
-    (b"\x1a\x45\xdf\xa3\x01\x00", ".mkv"),
-    (b"OggS\x00\x02", ".ogv"),
-    (b"\x00\x00\x01\xba\x44", ".mpg"),
-    (b"YUV4MPEG2 W640", ".y4m"),
-    (b"\x47" + b"\x00" * 187 + b"\x47" + b"\x00" * 187 + b"\x47" + b"\x00" * 10, ".ts"),
-    (b"\x89PNG\r\n\x1a\n", None),
-    (b"hello world", None),
-])
-def test_sniff_video(head: bytes, suffix: str | None):
-    assert sniff_video(head) == suffix
 
 
 def test_cli_options(monkeypatch):

@@ -2,7 +2,7 @@
 
 A job is a folder ``<jobs root>/<uuid4>/`` made by the server. The upload is
 saved there as ``input<suffix>``, the suffix taken from the content's container
-signature (:func:`posekit.serve.uploads.sniff_video`); the client's file name is
+signature (:func:`posekit.io.sniff_video`); the client's file name is
 never used. Job ids are random UUIDs, looked up in a dict: a client-given id is
 never turned into a path.
 

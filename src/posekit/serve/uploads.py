@@ -25,10 +25,10 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from posekit.io import image_header_size
+from posekit.io import image_header_size, sniff_video
 from posekit.serve.errors import ApiError
 
-__all__ = ["check_upload_headers", "iter_upload", "read_image_upload", "save_video_upload", "sniff_video", "MULTIPART_OVERHEAD",
+__all__ = ["check_upload_headers", "iter_upload", "read_image_upload", "save_video_upload", "MULTIPART_OVERHEAD",
            "FIELD_NAME"]
 
 #: Bytes a multipart body may carry beyond the file itself (boundaries, part headers, small fields).
@@ -247,36 +247,10 @@ async def read_image_upload(request: Request, *, limit: int, max_pixels: int) ->
     return data
 
 
-def sniff_video(head: bytes) -> str | None:
-    """The file suffix (``".mp4"``, ``".avi"``, ...) of a video container from its first bytes, or None.
-
-    Knows MP4/MOV/3GP (``ftyp``), AVI, Matroska/WebM, Ogg, FLV, MPEG-TS, MPEG-PS, ASF/WMV and Y4M.
-    """
-    if head[4:8] == b"ftyp":
-        return ".mp4"
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return ".avi"
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return ".mkv"
-    if head.startswith(b"OggS"):
-        return ".ogv"
-    if head.startswith(b"FLV\x01"):
-        return ".flv"
-    if head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
-        return ".wmv"
-    if head.startswith(b"YUV4MPEG2"):
-        return ".y4m"
-    if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):
-        return ".mpg"
-    if len(head) > 376 and head[0] == 0x47 and head[188] == 0x47 and head[376] == 0x47:
-        return ".ts"
-    return None
-
-
 async def save_video_upload(request: Request, dest: Path, *, limit: int) -> tuple[int, str]:
     """Stream the uploaded video into ``dest`` (a server-chosen path); returns ``(bytes, suffix)``.
 
-    ``suffix`` comes from the content (:func:`sniff_video`), never from the client.
+    ``suffix`` comes from the content (:func:`posekit.io.sniff_video`), never from the client.
 
     Raises:
         ApiError: as :func:`iter_upload`; 400 when empty; 415 when the content is no known video container.
