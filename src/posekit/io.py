@@ -95,23 +95,50 @@ class ImageReadError(ValueError, OSError):
 # ----------------------------------------------------------------------------- reading images
 
 
+#: A file signature: the kind, and the bytes each of which must stand at its offset.
+_Signature = tuple[str, tuple[tuple[int, bytes], ...]]
+
+#: Image formats by their first bytes (PNM is checked apart: ``P1``..``P7`` then white space).
+_IMAGE_SIGNATURES: tuple[_Signature, ...] = (
+    ("jpeg", ((0, b"\xff\xd8"),)),
+    ("png", ((0, b"\x89PNG\r\n\x1a\n"),)),
+    ("bmp", ((0, b"BM"),)),
+    ("tiff", ((0, b"II*\x00"),)),
+    ("tiff", ((0, b"MM\x00*"),)),
+    ("webp", ((0, b"RIFF"), (8, b"WEBP"))),
+    ("jpeg2000", ((0, b"\x00\x00\x00\x0cjP  \r\n\x87\n"),)),
+    ("jpeg2000", ((0, b"\xff\x4f\xff\x51"),)),
+)
+
+#: Video containers by their first bytes, as the file suffix OpenCV/FFmpeg reads them by.
+_VIDEO_SIGNATURES: tuple[_Signature, ...] = (
+    (".mp4", ((4, b"ftyp"),)),                                  # MP4 / MOV / 3GP
+    (".avi", ((0, b"RIFF"), (8, b"AVI "))),
+    (".mkv", ((0, b"\x1a\x45\xdf\xa3"),)),                      # Matroska / WebM
+    (".ogv", ((0, b"OggS"),)),
+    (".flv", ((0, b"FLV\x01"),)),
+    (".wmv", ((0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"),)),      # ASF
+    (".y4m", ((0, b"YUV4MPEG2"),)),
+    (".mpg", ((0, b"\x00\x00\x01\xba"),)),                      # MPEG-PS pack header
+    (".mpg", ((0, b"\x00\x00\x01\xb3"),)),                      # MPEG video sequence header
+    (".ts", ((0, b"\x47"), (188, b"\x47"), (376, b"\x47"))),     # three 188-byte TS packets
+)
+
+
+def _match_signature(data: bytes, signatures: tuple[_Signature, ...]) -> str | None:
+    """The kind of the first signature whose every part stands in ``data``, or None."""
+    for kind, parts in signatures:
+        if all(data.startswith(magic, offset) for offset, magic in parts):
+            return kind
+    return None
+
+
 def _sniff(data: bytes) -> str | None:
     """The image format from the file signature (``"jpeg"``, ``"png"``, ...) or None."""
-    if data.startswith(b"\xff\xd8"):
-        return "jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"BM"):
-        return "bmp"
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    if data.startswith(b"\x00\x00\x00\x0cjP  \r\n\x87\n") or data.startswith(b"\xff\x4f\xff\x51"):
-        return "jpeg2000"
-    if len(data) >= 3 and data[:1] == b"P" and data[1:2] in b"1234567" and data[2:3] in b" \t\r\n":
-        return "pnm"
-    return None
+    kind = _match_signature(data, _IMAGE_SIGNATURES)
+    if kind is None and len(data) >= 3 and data[:1] == b"P" and data[1:2] in b"1234567" and data[2:3] in b" \t\r\n":
+        kind = "pnm"
+    return kind
 
 
 def sniff_video(head: bytes) -> str | None:
@@ -119,25 +146,7 @@ def sniff_video(head: bytes) -> str | None:
 
     Knows MP4/MOV/3GP (``ftyp``), AVI, Matroska/WebM, Ogg, FLV, MPEG-TS, MPEG-PS, ASF/WMV and Y4M.
     """
-    if head[4:8] == b"ftyp":
-        return ".mp4"
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return ".avi"
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return ".mkv"
-    if head.startswith(b"OggS"):
-        return ".ogv"
-    if head.startswith(b"FLV\x01"):
-        return ".flv"
-    if head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
-        return ".wmv"
-    if head.startswith(b"YUV4MPEG2"):
-        return ".y4m"
-    if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):
-        return ".mpg"
-    if len(head) > 376 and head[0] == 0x47 and head[188] == 0x47 and head[376] == 0x47:
-        return ".ts"
-    return None
+    return _match_signature(head, _VIDEO_SIGNATURES)
 
 
 #: Largest image (width x height) decoded by default: Pillow's ``MAX_IMAGE_PIXELS``
