@@ -1,21 +1,28 @@
-"""The presets on the dev set, in ONE interleaved run: AP, images/s, crops, stage times, peak RSS.
+"""The presets on the dev set, serial path vs parallel engine, in ONE interleaved run.
 
-Each preset (``fast``, ``balanced``, ``accurate`` and the ``movenet`` reference)
-runs in its own worker process, so that each has its own peak RSS. The parent
-hands the 300 images of ``coco-val-dev`` out in chunks, round robin: chunk 1 to
-every preset in turn, then chunk 2, ... (A B C D A B C D), with only one worker
-busy at a time. Speed is the whole pipeline of ``posekit predict`` on a folder
-(:meth:`posekit.pipeline.PoseEstimator.predict_files`: decoding in a read-ahead
-thread, detection, crop budget, pose network, tail), wall clock per chunk.
+Each configuration ``PRESET:MODE`` (``fast``, ``balanced``, ``accurate``, the
+``movenet`` reference; mode ``baseline`` -- the previous release: the serial
+path, ONNX Runtime only, no minimum box size in the crop budget --, ``serial``
+-- one estimator with sessions of all cores' threads, images decoded ahead in a
+thread, today's presets and ``runtime="auto"`` -- or ``engine`` --
+:mod:`posekit.engine`, one single-threaded replica per CPU) runs
+in its own worker process, so that each has its own peak RSS. The parent hands
+the 300 images of ``coco-val-dev`` out in chunks, round robin: chunk 1 to every
+configuration in turn, then chunk 2, ... (A B C D A B C D), with only one
+worker busy at a time. Each chunk holds images of one people-count bucket (people in the
+ground truth: 0, 1, 2-4, 5-9, 10+), so that the time per image is known per
+bucket too. Speed is the whole pipeline of ``posekit predict`` on a folder
+(:meth:`posekit.pipeline.PoseEstimator.predict_files`: decoding, detection, crop
+budget, pose network, tail), wall clock per chunk.
 
-Prints a markdown table (the README's accuracy/speed table) and writes it with
-the raw figures to ``--out``. Run it alone on an idle machine and quote the load
-average it prints.
+Prints two markdown tables (the README's accuracy/speed table and ms/image by
+people count) and writes them with the raw figures to ``--out``. Run it alone
+on an idle machine and quote the load averages it prints.
 
 Usage::
 
-    python benchmarks/bench_presets.py [--presets fast balanced accurate movenet] [--chunk 25] [--threads 2]
-    python benchmarks/bench_presets.py --presets balanced balanced@openvino fast fast@openvino movenet
+    python benchmarks/bench_presets.py [--presets fast balanced accurate movenet] [--modes serial engine] [--chunk 25]
+    python benchmarks/bench_presets.py --presets balanced balanced@openvino --modes engine
 """
 
 from __future__ import annotations
@@ -35,14 +42,38 @@ from _estimator import SHARED
 DEV = SHARED / "data" / "coco-val-dev"
 
 
-def _worker(conn: Any, preset: str, models_dir: str, threads: int | None, image_ids: dict[str, int]) -> None:
-    """Serve ``("run", paths)`` and ``("finish", None)`` for one preset."""
+BUCKETS = (("0", 0, 0), ("1", 1, 1), ("2-4", 2, 4), ("5-9", 5, 9), ("10+", 10, 10**9))
+
+
+def people_bucket(count: int) -> str:
+    """The people-count bucket of an image with ``count`` labelled people."""
+    return next(name for name, low, high in BUCKETS if low <= count <= high)
+
+
+def _worker(conn: Any, config: str, models_dir: str, threads: int | None, image_ids: dict[str, int]) -> None:
+    """Serve ``("run", paths)`` and ``("finish", None)`` for one configuration ``PRESET[@RUNTIME]:MODE``."""
+    from posekit.engine import plan_engine
     from posekit.pipeline import PoseEstimator
 
+    from posekit.presets import get_preset
+
+    preset, _, mode = config.partition(":")
     name, _, runtime = preset.partition("@")
-    est = PoseEstimator.from_preset(name, models_dir=models_dir, num_threads=threads, runtime=runtime or "onnx")
+    settings = get_preset(name)
+    if mode in ("serial", "baseline"):  # one estimator, all cores' threads, read-ahead thread
+        workers, session_threads = 1, threads
+    else:
+        plan = plan_engine(None, threads)
+        workers, session_threads = plan.workers, plan.threads
+    if mode == "baseline":  # the release before the engine: ONNX Runtime, no minimum box size
+        settings, runtime = settings.with_(min_box_size=0.0), runtime or "onnx"
+    est = PoseEstimator(preset=settings, models_dir=models_dir, num_threads=session_threads,
+                        runtime=runtime or "auto")
     results: list[dict] = []
-    conn.send(("ready", repr(est)))
+    list(est.predict_files(list(image_ids)[:2], workers=workers, threads=session_threads))  # build replicas
+    est.timer.reset()
+    est.crops_run = 0
+    conn.send(("ready", f"{est!r} workers={workers} threads={session_threads}"))
     while True:
         command, paths = conn.recv()
         if command == "finish":
@@ -53,7 +84,8 @@ def _worker(conn: Any, preset: str, models_dir: str, threads: int | None, image_
         start = time.perf_counter()
         errors = 0
         # ignore_orientation: COCO annotations are in the stored-pixel frame.
-        for path, _, poses, error in est.predict_files(paths, ignore_orientation=True):
+        for path, _, poses, error in est.predict_files(paths, ignore_orientation=True, workers=workers,
+                                                       threads=session_threads):
             if error is not None:
                 errors += 1
                 continue
@@ -65,8 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", nargs="+", default=["fast", "balanced", "accurate", "movenet"],
                         help="preset names; NAME@RUNTIME runs a preset on another runtime (e.g. balanced@openvino)")
-    parser.add_argument("--chunk", type=int, default=25, help="images per turn of each preset")
-    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all cores)")
+    parser.add_argument("--modes", nargs="+", default=["baseline", "serial", "engine"],
+                        choices=("baseline", "serial", "engine"))
+    parser.add_argument("--chunk", type=int, default=25, help="images per turn of each configuration")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="intra-op threads (serial default: all cores; engine default: 1 per worker)")
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--models-dir", default=str(SHARED / "models"))
     parser.add_argument("--out", type=Path, default=Path("bench_presets.json"))
@@ -77,14 +112,24 @@ def main(argv: list[str] | None = None) -> int:
     gt = load_coco_json(DEV / "person_keypoints.json")
     images = sorted(gt["images"], key=lambda im: im["file_name"])[: args.max_images]
     image_ids = {str(DEV / "images" / im["file_name"]): im["id"] for im in images}
+    people: dict[int, int] = {}
+    for a in gt["annotations"]:
+        if not a.get("iscrowd"):
+            people[a["image_id"]] = people.get(a["image_id"], 0) + 1
+    bucket_of = {path: people_bucket(people.get(i, 0)) for path, i in image_ids.items()}
+    chunks: list[tuple[str, list[str]]] = []
+    for bucket, _, _ in BUCKETS:
+        members = [p for p in image_ids if bucket_of[p] == bucket]
+        chunks += [(bucket, members[i : i + args.chunk]) for i in range(0, len(members), args.chunk)]
     paths = list(image_ids)
     selected_ids = set(image_ids.values())
     multi_ids = [i for i in multi_person_image_ids(gt) if i in selected_ids]
     print(f"load average before: {os.getloadavg()}", flush=True)
 
     ctx = mp.get_context("spawn")
+    configs = [f"{p}:{m}" for p in args.presets for m in args.modes]
     workers = {}
-    for name in args.presets:
+    for name in configs:
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=_worker, args=(child, name, args.models_dir, args.threads, image_ids))
         proc.start()
@@ -92,15 +137,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {desc}", flush=True)
         workers[name] = (proc, parent)
     seconds = {name: 0.0 for name in workers}
-    for start in range(0, len(paths), args.chunk):
-        chunk = paths[start : start + args.chunk]
-        for name, (_, conn) in workers.items():  # interleaved: every preset gets this chunk in turn
+    bucket_seconds = {name: {b: 0.0 for b, _, _ in BUCKETS} for name in workers}
+    for bucket, chunk in chunks:
+        for name, (_, conn) in workers.items():  # interleaved: every configuration gets this chunk in turn
             conn.send(("run", chunk))
             reply = conn.recv()
             seconds[name] += reply["seconds"]
+            bucket_seconds[name][bucket] += reply["seconds"]
             if reply["errors"]:
                 print(f"{name}: {reply['errors']} images failed", flush=True)
     load_after = os.getloadavg()
+    bucket_counts = {b: sum(1 for p in paths if bucket_of[p] == b) for b, _, _ in BUCKETS}
     rows = []
     for name, (proc, conn) in workers.items():
         conn.send(("finish", None))
@@ -110,29 +157,48 @@ def main(argv: list[str] | None = None) -> int:
         stats = evaluate_keypoints(gt, final["results"], image_ids=sorted(selected_ids)) if final["results"] else {}
         ap_multi = evaluate_keypoints(gt, final["results"], image_ids=multi_ids)["AP"] if final["results"] else 0.0
         rows.append({
-            "preset": name, "AP": stats.get("AP", 0.0), "AP_multi": ap_multi, "AR": stats.get("AR", 0.0),
+            "config": name, "AP": stats.get("AP", 0.0), "AP_multi": ap_multi, "AR": stats.get("AR", 0.0),
             "images_per_s": n / seconds[name], "crops_per_image": final["crops"] / n,
             "ms_per_stage": {k: 1000 * v / n for k, v in final["stage_s"].items()},
+            "ms_per_image_by_people": {b: 1000 * bucket_seconds[name][b] / c
+                                       for b, c in bucket_counts.items() if c},
             "peak_rss_mb": final["peak_rss_mb"],
         })
-    ref = next((r for r in rows if r["preset"] == "movenet"), None)
+    by_name = {r["config"]: r for r in rows}
+    ref = by_name.get("movenet:serial") or by_name.get("movenet:engine")
     stages = ["detect", "crop", "network", "decode", "map_back", "pose_nms"]
     lines = [
-        "| preset | AP | AP multi-person | AR | images/s | × movenet | crops/image | "
+        "| preset:mode | AP | AP multi-person | AR | images/s | × baseline | × movenet | crops/image | "
         + " | ".join(f"{s} ms" for s in stages) + " | peak RSS MB |",
-        "|---" * (8 + len(stages)) + "|",
+        "|---" * (9 + len(stages)) + "|",
     ]
     for r in rows:
+        serial = by_name.get(r["config"].split(":")[0] + ":baseline") or by_name.get(r["config"].split(":")[0] + ":serial")
+        vs_serial = f"{r['images_per_s'] / serial['images_per_s']:.2f}" if serial else "-"
         ratio = f"{r['images_per_s'] / ref['images_per_s']:.2f}" if ref else "-"
         lines.append(
-            f"| {r['preset']} | {r['AP']:.3f} | {r['AP_multi']:.3f} | {r['AR']:.3f} | {r['images_per_s']:.2f} | {ratio} | "
-            f"{r['crops_per_image']:.2f} | " + " | ".join(f"{r['ms_per_stage'].get(s, 0.0):.1f}" for s in stages)
-            + f" | {r['peak_rss_mb']:.0f} |"
+            f"| {r['config']} | {r['AP']:.3f} | {r['AP_multi']:.3f} | {r['AR']:.3f} | {r['images_per_s']:.2f} | "
+            f"{vs_serial} | {ratio} | {r['crops_per_image']:.2f} | "
+            + " | ".join(f"{r['ms_per_stage'].get(s, 0.0):.1f}" for s in stages) + f" | {r['peak_rss_mb']:.0f} |"
         )
     table = "\n".join(lines)
+    shown = [b for b, c in bucket_counts.items() if c]
+    people_lines = [
+        "| preset:mode | " + " | ".join(f"{b} people ({bucket_counts[b]} images), ms" for b in shown)
+        + " | 10+ / 1 |",
+        "|---" * (len(shown) + 2) + "|",
+    ]
+    for r in rows:
+        ms = r["ms_per_image_by_people"]
+        growth = f"{ms['10+'] / ms['1']:.2f}" if "10+" in ms and "1" in ms else "-"
+        people_lines.append(f"| {r['config']} | " + " | ".join(f"{ms[b]:.0f}" for b in shown) + f" | {growth} |")
+    people_table = "\n".join(people_lines)
     print(table)
+    print()
+    print(people_table)
     print(f"load average after: {load_after}; {len(paths)} images, chunks of {args.chunk}, threads {args.threads}")
-    args.out.write_text(json.dumps({"rows": rows, "table": table, "load_after": load_after}, indent=2))
+    args.out.write_text(json.dumps({"rows": rows, "table": table, "people_table": people_table,
+                                    "load_after": load_after}, indent=2))
     return 0
 
 

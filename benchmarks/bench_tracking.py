@@ -248,10 +248,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--camera", choices=CAMERAS, default="inside", help="virtual camera motion")
     parser.add_argument("--max-overlap", type=float, default=0.2, help="largest IoU between two people of an image")
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="engine workers (1: the serial loop; N > 1: detection frames run ahead on replicas "
+                             "with single-threaded sessions -- the same results, checked by the tests)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    estimator = build_estimator(args)
+    estimator = build_estimator(args, num_threads=1 if args.workers > 1 else None)
     sigmas = estimator.schema.sigmas_array()
     data = json.loads((Path(args.data) / "person_keypoints.json").read_text())
     sequences = pick_sequences(data, args.sequences, args.max_overlap)
@@ -265,8 +268,9 @@ def main(argv: list[str] | None = None) -> int:
             source = SyntheticSequence(image, args.frames, image_info["file_name"], mode=args.camera)
             outputs, results = [], []
             start = time.perf_counter()
-            for index, _, poses in stream_poses(estimator, source, detect_every=every,
-                                                tracker_config=TrackerConfig()):
+            threads = 1 if args.workers > 1 else args.threads
+            for index, _, poses in stream_poses(estimator, source, detect_every=every, tracker_config=TrackerConfig(),
+                                                workers=args.workers, threads=threads):
                 outputs.append(poses)
                 results.extend(poses.to_coco(index + 1))
             elapsed = time.perf_counter() - start

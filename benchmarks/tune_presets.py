@@ -86,6 +86,32 @@ for pose, det, decode, min_score, flip in (
          decode=decode, flip_test=flip, budget=CropBudget(min_score=min_score))
 
 
+# Crop-budget rules beyond the score threshold (issue 19: cost that grows gently with the number of
+# people), on top of the balanced / fast settings.
+for pose, min_score, flip in (("pp_tinypose_256x192", 0.15, False), ("pp_tinypose_128x96", 0.2, True)):
+    short = pose.split("_")[-1]
+    for label, extra in (
+        ("", {}),
+        (" overlap0.7", {"max_overlap": 0.7}), (" overlap0.5", {"max_overlap": 0.5}),
+        (" rel0.1", {"min_relative_score": 0.1}), (" rel0.2", {"min_relative_score": 0.2}),
+        (" rel0.3", {"min_relative_score": 0.3}),
+        (" mass0.9", {"score_mass": 0.9}), (" mass0.8", {"score_mass": 0.8}),
+        (" min16px", {"min_size": 16}), (" min32px", {"min_size": 32}),
+        (" min16px overlap0.7 rel0.1", {"min_size": 16, "max_overlap": 0.7, "min_relative_score": 0.1}),
+    ):
+        _add(f"{short} budget min{min_score}{label}{' flip' if flip else ''}", "picodet_s_320", pose, decode="dark",
+             flip_test=flip, budget=CropBudget(min_score=min_score, **extra))
+
+
+# Smallest box side that gets a crop, on top of the presets' score thresholds (tiny boxes are
+# rarely a labelled person: COCO labels keypoints of people large enough to see them).
+for pose, min_score, flip in (("pp_tinypose_256x192", 0.15, False), ("pp_tinypose_256x192", 0.1, True),
+                              ("pp_tinypose_128x96", 0.2, True)):
+    for min_size in (16, 20, 24, 28):
+        _add(f"{pose.split('_')[-1]} minsize min{min_score} min{min_size}px{' flip' if flip else ''}", "picodet_s_320",
+             pose, decode="dark", flip_test=flip, budget=CropBudget(min_score=min_score, min_size=min_size))
+
+
 def _pose_model(name: str, spec_changes: dict, threads: int | None) -> OnnxPoseModel:
     entry = catalog.get(name)
     spec = entry.spec

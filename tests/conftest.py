@@ -18,6 +18,11 @@ def shared_path() -> Path:
     return Path(os.environ.get("POSEKIT_SHARED", REPO.parent / "shared")).resolve()
 
 
+# The suite's models folder is the shared one, as in CI (.ci/run), so that `python -m pytest -q` needs no
+# variable; tests of the lookup order unset it with monkeypatch.
+os.environ.setdefault("POSEKIT_MODELS", str(shared_path() / "models"))
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     path = shared_path()

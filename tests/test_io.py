@@ -321,11 +321,16 @@ class _RecordingEstimator:
         self.images.append(image)
         return Poses.empty()
 
-    def predict_files(self, paths, *, prefetch: int = 4, ignore_orientation: bool = False):
+    #: a stand-in cannot build replicas: the engine runs it on the one-worker path
+    replicable = False
+
+    def predict_files(self, paths, *, prefetch: int = 4, ignore_orientation: bool = False, workers=None,
+                      threads=None):
         """The real folder loop (reading, error handling) around this stand-in's ``__call__``."""
         from posekit.pipeline import PoseEstimator
 
-        return PoseEstimator.predict_files(self, paths, prefetch=prefetch, ignore_orientation=ignore_orientation)
+        return PoseEstimator.predict_files(self, paths, prefetch=prefetch, ignore_orientation=ignore_orientation,
+                                           workers=workers, threads=threads)
 
     def __repr__(self) -> str:
         return "RecordingEstimator()"

@@ -20,7 +20,8 @@ ROOT = Path(posekit.__file__).parent
 #: The layers, lowest first. The ground floor is pure numpy (+ OpenCV / ONNX Runtime at
 #: the edges) and knows nothing of models, pipelines or commands.
 LAYERS: list[set[str]] = [
-    {"schema", "spec", "io", "geometry", "codec", "posenms", "evaluation", "runtime", "timing", "prefetch"},  # ground floor
+    {"schema", "spec", "io", "geometry", "codec", "posenms", "evaluation", "runtime", "timing", "prefetch",
+     "engine"},  # ground floor
     {"structures", "draw", "catalog", "presets"},
     {"models", "pose", "detect"},
     {"factory", "export", "quantize"},
@@ -55,8 +56,9 @@ def import_graph() -> dict[str, dict[str, list[str]]]:
                 else:
                     target = node.module or ""
                 targets = [target]
-                if target == "posekit":  # from posekit import catalog
-                    targets += [f"posekit.{alias.name}" for alias in node.names]
+                if target == "posekit":  # from posekit import catalog (a module; not a name like __version__)
+                    targets += [f"posekit.{alias.name}" for alias in node.names
+                                if (ROOT / alias.name).is_dir() or (ROOT / f"{alias.name}.py").is_file()]
             else:
                 continue
             for target in targets:

@@ -202,7 +202,9 @@ def test_timer_has_every_stage(hrnet_est, shared_dir):
 
 
 @pytest.mark.parametrize("preset", ["movenet", "balanced"])
-def test_missing_model_file_names_file_sha_and_source(tmp_path, preset):
+def test_missing_model_file_names_file_sha_and_source(tmp_path, preset, monkeypatch):
+    # balanced's files ship in the package: take them away (a broken install) to see the error
+    monkeypatch.setattr(catalog, "package_weights_dir", lambda: tmp_path / "no-package-weights")
     with pytest.raises(ModelFileError) as info:
         PoseEstimator(preset=preset, models_dir=tmp_path)
     msg = str(info.value)

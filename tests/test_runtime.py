@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
+from posekit.io import sha256_file
 from posekit.runtime import make_session
 
 
@@ -143,3 +146,54 @@ def test_backend_is_checked_and_a_missing_openvino_says_how_to_install(monkeypat
             make_session(models_dir / TINYPOSE, backend="openvino")
     finally:
         runtime._openvino_core.cache_clear()
+
+
+# ----------------------------------------------------------------------------- backend "auto"
+
+
+def test_auto_measures_once_per_machine_and_model(openvino, models_dir, tmp_path, monkeypatch):
+    from posekit import runtime
+
+    path = models_dir / "pp-tinypose" / "pp-tinypose-128x96.onnx"
+    cache = tmp_path / "choices.json"
+    choice = runtime.choose_backend(path, cache_file=cache, rounds=2)  # a real measurement
+    assert choice in ("onnxruntime", "openvino")
+    entries = json.loads(cache.read_text())[runtime.machine_key()]
+    (key, entry), = entries.items()
+    assert key == sha256_file(path) and entry["choice"] == choice and entry["onnxruntime"] > 0 and entry["openvino"] > 0
+
+    def no_measuring(*args, **kwargs):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(runtime, "_time_backends", no_measuring)
+    assert runtime.choose_backend(path, cache_file=cache) == choice  # read from the cache
+    # another model is another measurement
+    other = models_dir / "pp-tinypose" / "pp-tinypose-256x192.onnx"
+    monkeypatch.setattr(runtime, "_time_backends", lambda *a: {"onnxruntime": 10.0, "openvino": 8.0})
+    assert runtime.choose_backend(other, cache_file=cache) == "openvino"  # 1.25x >= AUTO_MIN_SPEEDUP
+    # a damaged cache is measured again, not an error
+    cache.write_text("{not json")
+    monkeypatch.setattr(runtime, "_time_backends", lambda *a: {"onnxruntime": 10.0, "openvino": 9.5})
+    assert runtime.choose_backend(other, cache_file=cache) == "onnxruntime"  # 1.05x: not worth it
+
+
+def test_auto_without_openvino_is_onnxruntime(monkeypatch, models_dir, tmp_path):
+    import importlib.util
+
+    from posekit import runtime
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "openvino" else real(name, *a))
+    cache = tmp_path / "choices.json"
+    path = models_dir / "pp-tinypose" / "pp-tinypose-128x96.onnx"
+    assert runtime.choose_backend(path, cache_file=cache) == "onnxruntime"
+    assert not cache.exists()  # nothing measured, nothing written
+    session = make_session(path, 1, backend="auto")
+    assert type(session).__module__.startswith("onnxruntime")
+
+
+def test_default_batch_size():
+    from posekit.runtime import default_batch_size
+
+    assert default_batch_size((192, 256), 1) == 1 and default_batch_size((96, 128), 1) == 4
+    assert default_batch_size((192, 256), 2) == 32 and default_batch_size((192, 256), None) == 32

@@ -8,20 +8,28 @@ licence, download URL) and its spec (:class:`~posekit.spec.PoseModelSpec` or
 ``build_pose_model`` and ``posekit models`` all read this table: adding a
 model is adding an entry.
 
-Where files are looked up, in order:
+Where files are looked up, in order (:func:`locate` says which one applies):
 
-1. the ``models_dir`` argument (``--models-dir``), else
-2. the ``POSEKIT_MODELS`` environment variable: folders you manage; posekit
-   never downloads into them;
-3. else the user cache ``$XDG_CACHE_HOME/posekit/models``
-   (``~/.cache/posekit/models``): a missing file is downloaded once from its
-   URL — or from ``$POSEKIT_MODELS_URL/<file name>`` when that mirror is set —
-   with `pooch <https://www.fatiando.org/pooch>`_ (retries, sha256 check,
-   temporary file moved into place), and reused afterwards.
+1. the ``models_dir`` argument (``--models-dir``), else the ``POSEKIT_MODELS``
+   environment variable: folders you manage; posekit never downloads into them;
+2. the package's own files, :func:`package_weights_dir` (``posekit/weights/``):
+   the PP-PicoDet-S and PP-TinyPose files of the fast / balanced / accurate
+   presets ship inside posekit (``ModelFile.packaged``), so a plain
+   ``pip install`` runs ``posekit predict`` without a download;
+3. the user cache ``$XDG_CACHE_HOME/posekit/models``
+   (``~/.cache/posekit/models``), not consulted when a folder of step 1 is set;
+4. a download into that cache, for files with a sha256 and a URL — or from
+   ``$POSEKIT_MODELS_URL/<file name>`` when that mirror is set — with
+   `pooch <https://www.fatiando.org/pooch>`_ (retries, sha256 check,
+   temporary file moved into place), reused afterwards.
    ``POSEKIT_OFFLINE=1`` never tries the network.
 
-A missing file raises :class:`ModelFileMissing`, a file whose sha256 differs
-:class:`ModelFileCorrupt`; both name the file, its sha256, source and URL.
+Every file with a known sha256 is verified when it is first used in a process;
+the digest is remembered per (path, size, mtime, inode), so later loads of the
+same unchanged file cost a ``stat``. A missing file raises
+:class:`ModelFileMissing`, a file whose sha256 differs :class:`ModelFileCorrupt`
+(a corrupt package file is refused, never replaced silently); both name the
+file, its sha256, source and URL.
 
 Pure data plus file lookup: imports only :mod:`posekit.spec` and :mod:`posekit.io`
 (pooch lazily, when a download is needed).
@@ -29,6 +37,7 @@ Pure data plus file lookup: imports only :mod:`posekit.spec` and :mod:`posekit.i
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -36,7 +45,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from posekit.io import sha256_file
+from posekit.io import sha256_file, user_cache_dir
 from posekit.spec import (
     ALPHAPOSE_MEAN,
     ALPHAPOSE_STD,
@@ -58,7 +67,11 @@ __all__ = [
     "get",
     "list_entries",
     "default_models_dir",
+    "package_weights_dir",
     "resolve_models_dir",
+    "locate",
+    "ORIGINS",
+    "file_sha256",
     "model_file_path",
     "fetch",
 ]
@@ -102,6 +115,8 @@ class ModelFile:
         licence: licence of the weights.
         url: direct download URL, or ``None`` when only a web folder exists or
             the file was converted by us (set ``POSEKIT_MODELS_URL`` to a mirror).
+        packaged: the file ships inside posekit, as
+            ``package_weights_dir() / <base name of name>``.
     """
 
     name: str
@@ -109,6 +124,12 @@ class ModelFile:
     source: str
     licence: str
     url: str | None = None
+    packaged: bool = False
+
+    @property
+    def package_name(self) -> str:
+        """The file's name in :func:`package_weights_dir` (its base name)."""
+        return Path(self.name).name
 
 
 @dataclass(frozen=True)
@@ -247,7 +268,7 @@ def _picodet(size: int, sha256: str) -> ModelEntry:
             ModelFile(
                 f"picodet-s-pedestrian/picodet_s_{size}_lcnet_pedestrian.onnx", sha256,
                 _PADDLE_SOURCE.format(what=f"PP-PicoDet-S pedestrian {size} (picodet_s_{size}_lcnet_pedestrian)"),
-                LICENSES["apache"],
+                LICENSES["apache"], packaged=True,
             ),
         ),
         description=f"PP-PicoDet-S pedestrian {size}x{size} person detector (PaddleDetection)",
@@ -265,7 +286,7 @@ def _tinypose(height: int, width: int, sha256: str) -> ModelEntry:
         files=(
             ModelFile(
                 f"pp-tinypose/pp-tinypose-{height}x{width}.onnx", sha256,
-                _PADDLE_SOURCE.format(what=f"PP-TinyPose {height}x{width}"), LICENSES["apache"],
+                _PADDLE_SOURCE.format(what=f"PP-TinyPose {height}x{width}"), LICENSES["apache"], packaged=True,
             ),
         ),
         description=f"PP-TinyPose {height}x{width} (PaddleDetection, Lite-HRNet), COCO-17 heatmaps",
@@ -444,8 +465,7 @@ def get(name: str) -> ModelEntry:
 
 def default_models_dir() -> Path:
     """``$XDG_CACHE_HOME/posekit/models`` (``~/.cache/posekit/models``)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "posekit" / "models"
+    return user_cache_dir() / "models"
 
 
 def _managed_dir(models_dir: str | os.PathLike | None) -> Path | None:
@@ -459,6 +479,36 @@ def _managed_dir(models_dir: str | os.PathLike | None) -> Path | None:
 def resolve_models_dir(models_dir: str | os.PathLike | None = None) -> Path:
     """The models directory: argument, else ``POSEKIT_MODELS``, else the user cache."""
     return _managed_dir(models_dir) or default_models_dir()
+
+
+def package_weights_dir() -> Path:
+    """The folder of the model files that ship inside posekit (``posekit/weights/``)."""
+    return Path(__file__).resolve().parent / "weights"
+
+
+#: Where :func:`locate` found a file (``posekit models`` prints these).
+ORIGINS = ("models dir", "package", "cache", "missing")
+
+
+def locate(file: ModelFile, models_dir: str | os.PathLike | None = None) -> tuple[str, Path | None]:
+    """Where ``file`` is, without verifying or downloading anything.
+
+    Returns ``(origin, path)``: origin is ``"models dir"`` (``models_dir`` /
+    ``POSEKIT_MODELS``), ``"package"`` (:func:`package_weights_dir`), ``"cache"``
+    (the user cache, only when no models folder is set) or ``"missing"`` (path ``None``).
+    """
+    managed = _managed_dir(models_dir)
+    if managed is not None and (managed / file.name).is_file():
+        return "models dir", managed / file.name
+    if file.packaged:
+        path = package_weights_dir() / file.package_name
+        if path.is_file():
+            return "package", path
+    if managed is None:
+        path = default_models_dir() / file.name
+        if path.is_file():
+            return "cache", path
+    return "missing", None
 
 
 def _offline() -> bool:
@@ -475,18 +525,46 @@ def download_url(file: ModelFile) -> str | None:
 
 def _describe(file: ModelFile, directory: Path) -> str:
     url = download_url(file) or "none (set POSEKIT_MODELS_URL to a mirror)"
+    packaged = f" or packaged with posekit in {str(package_weights_dir())!r}" if file.packaged else ""
     return (
-        f"expected file {file.name!r} (sha256 {file.sha256 or 'unknown'}) in models directory {str(directory)!r}; "
-        f"download URL: {url}; source: {file.source}; licence: {file.licence}"
+        f"expected file {file.name!r} (sha256 {file.sha256 or 'unknown'}) in models directory {str(directory)!r}"
+        f"{packaged}; download URL: {url}; source: {file.source}; licence: {file.licence}"
     )
+
+
+@functools.lru_cache(maxsize=None)
+def _digest(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    """sha256 of a file, computed once per process for each (path, size, mtime, inode)."""
+    return sha256_file(path)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of ``path``; an unchanged file (same size, mtime and inode) is hashed once per process."""
+    path = Path(path).resolve()
+    st = path.stat()
+    return _digest(str(path), st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 def _verify(path: Path, file: ModelFile, label: str, hint: str) -> None:
     if file.sha256 is None:
         return
-    actual = sha256_file(path)
+    actual = file_sha256(path)
     if actual != file.sha256:
-        raise ModelFileCorrupt(f"model {label!r} at {str(path)!r} is corrupt (sha256 {actual}): {hint}")
+        raise ModelFileCorrupt(
+            f"model {label!r} at {str(path)!r} is corrupt (sha256 {actual}, expected {file.sha256}): {hint}"
+        )
+
+
+def _verify_packaged(path: Path, file: ModelFile, label: str) -> None:
+    """A package file must match its sha256: a damaged install is refused, never worked around."""
+    actual = file_sha256(path)
+    if actual != file.sha256:
+        raise ModelFileCorrupt(
+            f"model {label!r}: the file {file.package_name!r} packaged with posekit at {str(path)!r} is corrupt: "
+            f"expected sha256 {file.sha256}, actual sha256 {actual}. Reinstall posekit "
+            f"(pip install --force-reinstall --no-deps posekit, or 'pip install .' in a checkout), or point "
+            f"--models-dir / POSEKIT_MODELS at a folder holding a good copy of {file.name!r}."
+        )
 
 
 def fetch(
@@ -501,31 +579,35 @@ def fetch(
     Args:
         file: the file to find.
         models_dir: a folder you manage (never downloaded into); ``None`` uses
-            ``POSEKIT_MODELS`` or the user cache (see the module docstring).
-        verify: check the sha256 of a file that is already there.
+            ``POSEKIT_MODELS``, the package's files or the user cache (see the module docstring).
+        verify: check the sha256 of a file that is already in the models folder
+            or the package (cached files are always checked).
         label: model name for messages.
 
     Raises:
         ModelFileMissing: not there and not downloadable (offline, no URL,
             managed folder, network error).
-        ModelFileCorrupt: the file or its download does not match its sha256.
+        ModelFileCorrupt: the file, its packaged copy or its download does not match its sha256.
     """
     label = label or file.name
     managed = _managed_dir(models_dir)
     directory = managed or default_models_dir()
-    path = directory / file.name
     hint = _describe(file, directory)
-    if path.is_file():
-        if verify or managed is None:  # a corrupt cached file is fetched again below
-            try:
-                _verify(path, file, label, hint)
-                return path
-            except ModelFileCorrupt:
-                if managed is not None:
-                    raise
-                log.warning("cached %s does not match its sha256; downloading it again", path)
-        else:
+    origin, path = locate(file, models_dir)
+    if origin == "models dir":
+        if verify:
+            _verify(path, file, label, hint)
+        return path
+    if origin == "package":
+        if verify and file.sha256 is not None:
+            _verify_packaged(path, file, label)
+        return path
+    if origin == "cache":  # a corrupt cached file is fetched again below
+        try:
+            _verify(path, file, label, hint)
             return path
+        except ModelFileCorrupt:
+            log.warning("cached %s does not match its sha256; downloading it again", path)
     if managed is not None:
         raise ModelFileMissing(
             f"model {label!r} not found: {hint}. Put the file there, or point --models-dir / POSEKIT_MODELS at "

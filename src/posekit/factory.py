@@ -15,6 +15,7 @@ Everything a name means comes from :mod:`posekit.catalog`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -33,14 +34,26 @@ log = logging.getLogger(__name__)
 
 Detector = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
 
-#: Where networks run: ONNX Runtime (default), PyTorch (torch networks only) or OpenVINO
-#: (``pip install 'posekit[openvino]'``; ONNX files and exported torch networks).
-RUNTIMES = ("onnx", "torch", "openvino")
+#: Where networks run: ``auto`` (default: ONNX Runtime, or OpenVINO where installed and measured
+#: faster, :func:`posekit.runtime.choose_backend`), ONNX Runtime, PyTorch (torch networks only) or
+#: OpenVINO (``pip install 'posekit[openvino]'``; ONNX files and exported torch networks).
+RUNTIMES = ("auto", "onnx", "torch", "openvino")
 
 
 def _backend(runtime: str) -> str:
     """The :func:`posekit.runtime.make_session` backend that runs ONNX graphs for ``runtime``."""
-    return "openvino" if runtime == "openvino" else "onnxruntime"
+    return {"openvino": "openvino", "auto": "auto"}.get(runtime, "onnxruntime")
+
+
+@contextlib.contextmanager
+def _needs_torch(name: str):
+    """Turn a missing torch into an error that names the extra to install."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        raise ImportError(f"{name} is a PyTorch network, which needs torch: pip install 'posekit[torch]'") from exc
 
 
 def _choices(task: str) -> list[str]:
@@ -62,21 +75,26 @@ def build_detector(
     models_dir: str | os.PathLike | None = None,
     checkpoint: str | os.PathLike | None = None,
     config: DetectorConfig = DetectorConfig(),
-    runtime: str = "onnx",
+    runtime: str = "auto",
     num_threads: int | None = None,
+    spinning: bool = False,
 ) -> Detector:
-    """A person detector from a catalogue name, an ONNX path (YOLOX head) or a callable."""
+    """A person detector from a catalogue name, an ONNX path (YOLOX head) or a callable.
+
+    ``spinning``: ONNX Runtime's busy-waiting intra-op threads (:func:`posekit.runtime.make_session`).
+    """
     if callable(detector):
         return detector
     name, entry = _lookup(detector, "detection", runtime)
     if entry is not None and entry.runtime == "onnx":
-        return OnnxDetector(catalog.model_file_path(name, models_dir), entry.spec, config, num_threads, _backend(runtime))
+        return OnnxDetector(catalog.model_file_path(name, models_dir), entry.spec, config, num_threads,
+                            _backend(runtime), spinning)
     if entry is not None:
         return _build_torch_detector(entry, checkpoint, models_dir, config, runtime, num_threads)
     path = Path(name)
     if path.suffix.lower() == ".onnx" and path.is_file():
         spec = catalog.get("yolox_nano").spec
-        return OnnxDetector(path, spec, config, num_threads, _backend(runtime))
+        return OnnxDetector(path, spec, config, num_threads, _backend(runtime), spinning)
     raise ValueError(f"unknown detector {name!r}; choices: {_choices('detection') + ['<path/to/yolox.onnx>']}")
 
 
@@ -84,12 +102,14 @@ def _build_torch_detector(
     entry: catalog.ModelEntry, checkpoint, models_dir, config: DetectorConfig, runtime: str, num_threads: int | None
 ) -> Detector:
     """YOLOv3-SPP (the only PyTorch detector): AlphaPose's pre- and post-processing."""
-    from posekit.detect.yolov3 import Yolov3Detector
+    weights = _weights(entry, checkpoint, models_dir, "--detector-checkpoint")
+    with _needs_torch(entry.name):
+        from posekit.detect.yolov3 import Yolov3Detector
 
-    return Yolov3Detector(
-        _weights(entry, checkpoint, models_dir, "--detector-checkpoint"), input_size=entry.input_size[0], runtime=runtime, conf_thresh=config.conf_thresh,
-        nms_thresh=config.nms_thresh, max_boxes=config.max_boxes, num_threads=num_threads,
-    )
+        return Yolov3Detector(
+            weights, input_size=entry.input_size[0], runtime="onnx" if runtime == "auto" else runtime, conf_thresh=config.conf_thresh,
+            nms_thresh=config.nms_thresh, max_boxes=config.max_boxes, num_threads=num_threads,
+        )
 
 
 def build_pose_model(
@@ -97,15 +117,17 @@ def build_pose_model(
     *,
     models_dir: str | os.PathLike | None = None,
     checkpoint: str | os.PathLike | None = None,
-    runtime: str = "onnx",
+    runtime: str = "auto",
     num_threads: int | None = None,
     output: str | None = None,
+    spinning: bool = False,
 ) -> Any:
     """A pose model object with ``spec`` and ``run(inputs)``.
 
     Args:
         output: for models with both, ``"heatmaps"`` or ``"keypoints"`` (MoveNet).
         num_threads: intra-op threads of either runtime (``None``: all cores).
+        spinning: ONNX Runtime's busy-waiting intra-op threads (:func:`posekit.runtime.make_session`).
     """
     if hasattr(pose_model, "spec") and hasattr(pose_model, "run"):
         return pose_model
@@ -113,25 +135,27 @@ def build_pose_model(
     if entry is not None and entry.runtime == "onnx":
         spec = entry.spec if not output else entry.spec.with_(output=output)
         return OnnxPoseModel(catalog.model_file_path(name, models_dir), spec, num_threads=num_threads,
-                             backend=_backend(runtime))
+                             backend=_backend(runtime), spinning=spinning)
     if entry is not None:
-        from posekit.models.registry import create_model
+        weights = _weights(entry, checkpoint, models_dir, "--checkpoint")
+        with _needs_torch(name):
+            from posekit.models.registry import create_model
 
-        network = create_model(name, checkpoint=_weights(entry, checkpoint, models_dir, "--checkpoint"))
-        return _run_torch_network(network, entry.spec, name, runtime, num_threads)
+            network = create_model(name, checkpoint=weights)
+            return _run_torch_network(network, entry.spec, name, runtime, num_threads, spinning)
     path = Path(name)
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         if not path.is_file():
             raise FileNotFoundError(f"pose model file {name!r} not found")
-        return OnnxPoseModel(path, num_threads=num_threads, backend=_backend(runtime))
+        return OnnxPoseModel(path, num_threads=num_threads, backend=_backend(runtime), spinning=spinning)
     if suffix in (".pth", ".pt") and path.is_file():
         try:
             from posekit.models.trained import load_trained_model
         except ImportError as exc:  # pragma: no cover - torch missing
-            raise ImportError(f"{name} is a PyTorch checkpoint; install posekit[torch]") from exc
+            raise ImportError(f"{name} is a PyTorch checkpoint, which needs torch: pip install 'posekit[torch]'") from exc
         model, spec = load_trained_model(path)
-        return _run_torch_network(model, spec, path.name, runtime, num_threads)
+        return _run_torch_network(model, spec, path.name, runtime, num_threads, spinning)
     raise ValueError(
         f"unknown pose model {name!r}; choices: {_choices('pose')}, a path to .onnx, or a posekit train checkpoint (.pth)"
     )
@@ -152,7 +176,8 @@ def _weights(entry: catalog.ModelEntry, checkpoint: Any, models_dir, option: str
         ) from None
 
 
-def _run_torch_network(model: Any, spec: PoseModelSpec, name: str, runtime: str, num_threads: int | None) -> Any:
+def _run_torch_network(model: Any, spec: PoseModelSpec, name: str, runtime: str, num_threads: int | None,
+                       spinning: bool = False) -> Any:
     """A torch pose network behind the pose-model interface: in torch, or exported to ONNX in memory."""
     if runtime == "torch":
         from posekit.pose.torch_model import TorchPoseModel
@@ -161,6 +186,6 @@ def _run_torch_network(model: Any, spec: PoseModelSpec, name: str, runtime: str,
     from posekit.models.onnx_export import onnx_bytes
 
     pose = OnnxPoseModel(onnx_bytes(model.eval(), spec.input_size, spec), spec, num_threads=num_threads,
-                         backend=_backend(runtime))
+                         backend=_backend(runtime), spinning=spinning)
     pose.name = name
     return pose

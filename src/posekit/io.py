@@ -41,6 +41,7 @@ import numpy as np
 
 __all__ = [
     "ImageReadError",
+    "user_cache_dir",
     "IMAGE_EXTENSIONS",
     "read_image",
     "decode_image",
@@ -582,6 +583,16 @@ def opencv_path(path: str | os.PathLike[str]) -> str:
 
 
 # ----------------------------------------------------------------------------- hashing
+
+
+def user_cache_dir() -> Path:
+    """posekit's per-user cache: ``$XDG_CACHE_HOME/posekit`` (``~/.cache/posekit``).
+
+    Downloaded model files (``models/``) and measurements made once per machine
+    (``runtime-choices.json``) live there.
+    """
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "posekit"
 
 
 def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:

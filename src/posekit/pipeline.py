@@ -8,8 +8,10 @@ top-down tail of :mod:`posekit.pose.topdown`, shared with training validation.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Iterator, NamedTuple
 
@@ -17,6 +19,7 @@ import numpy as np
 
 from posekit.detect.budget import CropBudget, select_boxes
 from posekit.detect.onnx_detectors import DetectorConfig
+from posekit.engine import EnginePlan, ReplicaPool, plan_engine
 from posekit.factory import build_detector, build_pose_model
 from posekit.io import ImageReadError, read_image
 from posekit.pose.crop import crop_people
@@ -24,6 +27,7 @@ from posekit.pose import topdown
 from posekit.pose.topdown import POSE_NMS_METHODS, TopDownConfig
 from posekit.posenms import PoseNMSParams
 from posekit.prefetch import prefetch as prefetch_iter
+from posekit.runtime import default_batch_size
 from posekit.presets import DEFAULT_PRESET, Preset, get_preset
 from posekit.schema import get_schema
 from posekit.structures import Poses
@@ -50,6 +54,42 @@ class FileResult(NamedTuple):
     error: str | None
 
 
+def _read(path: Path, ignore_orientation: bool) -> tuple[np.ndarray | None, str | None]:
+    """``(image, None)``, or ``(None, reason)`` when the file cannot be decoded."""
+    try:
+        return read_image(path, ignore_orientation=ignore_orientation), None
+    except ImageReadError as exc:
+        return None, exc.reason
+    except Exception as exc:  # e.g. cv2.error / MemoryError in a decoder: one file, not the run
+        return None, f"cannot decode ({type(exc).__name__}: {exc})"
+
+
+def _file_result(estimator: Any, path: Path, image: np.ndarray | None, error: str | None) -> FileResult:
+    """The :class:`FileResult` of one read file: its poses, or the reason it failed."""
+    if error is not None:
+        return FileResult(path, None, None, error)
+    try:
+        poses = estimator(image)
+    except Exception as exc:  # one bad image must not lose the others' results
+        log.warning("failed on %s: %s", path, exc)
+        return FileResult(path, image, None, f"{type(exc).__name__}: {exc}")
+    return FileResult(path, image, poses, None)
+
+
+def _serial_results(estimator: Any, paths: Iterable[str | os.PathLike], prefetch: int,
+                    ignore_orientation: bool) -> Iterator[FileResult]:
+    """The one-worker path of :meth:`PoseEstimator.predict_files`: decoding ``prefetch`` ahead in a
+    thread, inference in this one."""
+    items = prefetch_iter(((Path(p), *_read(Path(p), ignore_orientation)) for p in paths), prefetch)
+    try:
+        for item in items:
+            yield _file_result(estimator, *item)
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:  # stops the reader thread when the caller stops early
+            close()
+
+
 class PoseEstimator:
     """Multi-person pose estimation on images.
 
@@ -66,7 +106,9 @@ class PoseEstimator:
         models_dir: folder with the model files (default: ``POSEKIT_MODELS`` or the user cache).
         checkpoint: weights of a PyTorch pose network.
         detector_checkpoint: weights of ``yolov3_spp``.
-        runtime: ``"onnx"`` (default), ``"torch"`` for PyTorch networks, or ``"openvino"``.
+        runtime: ``"auto"`` (default: ONNX Runtime, or OpenVINO where installed and measured faster
+            for the network, :func:`posekit.runtime.choose_backend`), ``"onnx"``, ``"torch"`` for
+            PyTorch networks, or ``"openvino"``.
         decode: heatmap decoder (default: the preset's, else the model's; see :data:`posekit.codec.DECODERS`).
         output: ``"heatmaps"`` or ``"keypoints"`` for models with both (MoveNet).
         flip_test: also run mirrored crops and average (twice the network time).
@@ -77,8 +119,13 @@ class PoseEstimator:
         detector_config: detector thresholds (default: the preset's).
         crop_budget: which boxes get a pose crop (default: the preset's).
         batch_size: crops per network call (all crops of an image, and their mirrors, in one
-            call up to this many).
-        num_threads: intra-op threads of the runtime (``None``: all cores).
+            call up to this many). ``None``: by the sessions' threads
+            (:func:`posekit.runtime.default_batch_size`: 32 on several threads, crops of about
+            256x192 pixels in all on one thread, where larger batches leave the cache).
+        num_threads: intra-op threads of the runtime (``None``: all cores) for the direct
+            calls; :meth:`predict_files` runs replicas with their own (:mod:`posekit.engine`).
+        spinning: ONNX Runtime's busy-waiting intra-op threads (off: graceful on a shared machine;
+            no effect on single-threaded sessions; ``posekit`` commands turn it on, ``--no-spin`` off).
     """
 
     def __init__(
@@ -90,7 +137,7 @@ class PoseEstimator:
         models_dir: str | os.PathLike | None = None,
         checkpoint: str | os.PathLike | None = None,
         detector_checkpoint: str | os.PathLike | None = None,
-        runtime: str = "onnx",
+        runtime: str = "auto",
         decode: str | None = None,
         output: str | None = None,
         flip_test: bool | None = None,
@@ -99,11 +146,20 @@ class PoseEstimator:
         oks_thresh: float = 0.9,
         detector_config: DetectorConfig | None = None,
         crop_budget: CropBudget | None = None,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         num_threads: int | None = None,
+        spinning: bool = False,
     ) -> None:
         p = preset if isinstance(preset, Preset) else get_preset(preset)
         self.preset = p.name
+        # What the sessions are built from, so that the engine can build replicas with other thread counts.
+        self._init_args = dict(
+            detector=detector, pose_model=pose_model, preset=p, models_dir=models_dir, checkpoint=checkpoint,
+            detector_checkpoint=detector_checkpoint, runtime=runtime, decode=decode, output=output,
+            flip_test=flip_test, pose_nms=pose_nms, nms_params=nms_params, oks_thresh=oks_thresh,
+            detector_config=detector_config, crop_budget=crop_budget, batch_size=batch_size, spinning=spinning,
+        )
+        self.num_threads = num_threads
         pose_nms = pose_nms if pose_nms is not None else p.pose_nms
         if pose_nms not in POSE_NMS_METHODS:
             raise ValueError(f"pose_nms must be one of {POSE_NMS_METHODS}, got {pose_nms!r}")
@@ -111,11 +167,11 @@ class PoseEstimator:
             detector_config = DetectorConfig(conf_thresh=p.det_conf, nms_thresh=p.det_nms)
         self.detector = build_detector(
             detector if detector is not None else p.detector, models_dir=models_dir, checkpoint=detector_checkpoint,
-            config=detector_config, runtime=runtime, num_threads=num_threads,
+            config=detector_config, runtime=runtime, num_threads=num_threads, spinning=spinning,
         )
         self.pose_model = build_pose_model(
             pose_model if pose_model is not None else p.pose_model, models_dir=models_dir, checkpoint=checkpoint,
-            runtime=runtime, num_threads=num_threads, output=output,
+            runtime=runtime, num_threads=num_threads, output=output, spinning=spinning,
         )
         self.spec = self.pose_model.spec
         self.schema = get_schema(self.spec.schema)
@@ -129,10 +185,29 @@ class PoseEstimator:
         self.pose_nms = pose_nms
         self.nms_params = nms_params
         self.oks_thresh = oks_thresh
-        self.batch_size = max(1, int(batch_size))
+        self.batch_size = max(1, int(batch_size or default_batch_size(self.spec.input_size, num_threads)))
         self.timer = StageTimer()
         #: Person crops sent to the pose network so far (without flip-test mirrors).
         self.crops_run = 0
+        self._replica_cache: dict[tuple[EnginePlan, bool], list[PoseEstimator]] = {}
+        self._crop_pool: ThreadPoolExecutor | None = None  # set by parallel_crops()
+
+    @property
+    def replicable(self) -> bool:
+        """True if :meth:`replicate` builds new sessions (the models were given by name or path,
+        not as ready objects, which may not be safe to run from two threads)."""
+        def built(x: Any) -> bool:
+            return x is None or isinstance(x, (str, os.PathLike))
+
+        return built(self._init_args["detector"]) and built(self._init_args["pose_model"])
+
+    def replicate(self, num_threads: int | None) -> "PoseEstimator":
+        """An estimator with the same models and settings and sessions of its own, with
+        ``num_threads`` intra-op threads (for :mod:`posekit.engine`). Same results: a session's
+        outputs do not depend on its thread count."""
+        if not self.replicable:
+            raise ValueError("this estimator's detector or pose model was given as an object; it cannot be replicated")
+        return PoseEstimator(**self._init_args, num_threads=num_threads)
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> "PoseEstimator":
@@ -194,43 +269,61 @@ class PoseEstimator:
         return self.estimate(image, boxes, scores)
 
     def predict_files(
-        self, paths: Iterable[str | os.PathLike], *, prefetch: int = 4, ignore_orientation: bool = False
+        self, paths: Iterable[str | os.PathLike], *, prefetch: int = 4, ignore_orientation: bool = False,
+        workers: int | None = None, threads: int | None = None,
     ) -> Iterator[FileResult]:
-        """Poses of each image file, in order; decoding runs ``prefetch`` images ahead in a thread.
+        """Poses of each image file, in order, through the parallel engine (:mod:`posekit.engine`).
+
+        ``workers`` replicas of this estimator (one per CPU by default, each with
+        single-threaded sessions) each read, decode and process whole images; the
+        results are identical to calling the estimator on each image in turn. With
+        one worker (or models given as objects, see :attr:`replicable`), images are
+        decoded ``prefetch`` ahead in a thread and processed in the calling thread.
 
         A file that cannot be read or processed gives a result with ``error`` set (the reason)
-        and does not stop the others. Reading overlaps inference: OpenCV's decoder releases the GIL.
+        and does not stop the others.
 
         Args:
             paths: image files.
-            prefetch: images decoded ahead (0: read in the calling thread).
+            prefetch: images decoded ahead on the one-worker path (0: read in the calling thread).
             ignore_orientation: use the stored pixels, not the EXIF orientation.
+            workers: estimator replicas run at once (``None``: from ``threads`` and the CPUs,
+                :func:`posekit.engine.plan_engine`).
+            threads: intra-op threads of each replica's sessions.
         """
-        def read(path: Path) -> tuple[Path, np.ndarray | None, str | None]:
-            try:
-                return path, read_image(path, ignore_orientation=ignore_orientation), None
-            except ImageReadError as exc:
-                return path, None, exc.reason
-            except Exception as exc:  # e.g. cv2.error / MemoryError in a decoder: one file, not the run
-                return path, None, f"cannot decode ({type(exc).__name__}: {exc})"
-
-        items = prefetch_iter((read(Path(p)) for p in paths), prefetch)
+        plan = plan_engine(workers, threads)
+        if not plan.parallel or not self.replicable:
+            yield from _serial_results(self, paths, prefetch, ignore_orientation)
+            return
+        replicas = self.replicas(plan)
+        pool = ReplicaPool(replicas, max_in_flight=2 * plan.workers + prefetch)
         try:
-            for path, image, error in items:
-                if error is not None:
-                    yield FileResult(path, None, None, error)
-                    continue
-                try:
-                    poses = self(image)
-                except Exception as exc:  # one bad image must not lose the others' results
-                    log.warning("failed on %s: %s", path, exc)
-                    yield FileResult(path, image, None, f"{type(exc).__name__}: {exc}")
-                    continue
-                yield FileResult(path, image, poses, None)
+            yield from pool.map(lambda est, path: _file_result(est, Path(path), *_read(Path(path), ignore_orientation)),
+                                paths)
         finally:
-            close = getattr(items, "close", None)
-            if close is not None:  # stops the reader thread when the caller stops early
-                close()
+            pool.close()
+            self.gather_stats(replicas)  # the workers' timings and crop counts are this estimator's
+
+    def replicas(self, plan: EnginePlan, *, include_self: bool = True) -> list["PoseEstimator"]:
+        """``plan.workers`` estimators with ``plan.threads``-thread sessions (:meth:`replicate`): this one
+        among them when ``include_self`` and its sessions have that many threads. Built once per plan
+        and kept (only the last plan's: replicas hold sessions, that is memory)."""
+        key = (plan, include_self)
+        cached = self._replica_cache.get(key)
+        if cached is None:
+            own = [self] if include_self and self.num_threads == plan.threads else []
+            cached = own + [self.replicate(plan.threads) for _ in range(plan.workers - len(own))]
+            self._replica_cache = {key: cached}
+        return cached
+
+    def gather_stats(self, replicas: Iterable["PoseEstimator"]) -> None:
+        """Move the replicas' stage timings and crop counts into this estimator's (after a parallel run)."""
+        for replica in replicas:
+            if replica is not self:
+                self.timer.add(replica.timer)
+                replica.timer.reset()
+                self.crops_run += replica.crops_run
+                replica.crops_run = 0
 
     def stream(self, source: Any, **kwargs: Any) -> Iterator[tuple[int, float, Poses]]:
         """Frame-by-frame poses with track ids for a video, folder of frames, webcam or URL.
@@ -247,22 +340,40 @@ class PoseEstimator:
         """Crops ``(N, H, W, 3)`` BGR -> network outputs and, with flip test, the mirrored crops' outputs.
 
         A crop and its mirror go through the network in the same call (one call for up to
-        ``batch_size`` crops in all), since the ONNX pose models take any batch.
+        ``batch_size`` crops in all), since the ONNX pose models take any batch. Inside
+        :meth:`parallel_crops` the calls run on several threads at once.
         """
         together = self.flip_test and self.batch_size >= 2  # a crop and its mirror in one call
         step = self.batch_size // 2 if together else self.batch_size
-        outs, flips = [], []
-        for start in range(0, len(crops), step):
-            batch = crops[start : start + step]
+
+        def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
             if together:
                 both = self.pose_model.run(self.spec.preprocess(np.concatenate([batch, batch[:, :, ::-1]])))
-                outs.append(both[: len(batch)])
-                flips.append(both[len(batch) :])
-                continue
-            outs.append(self.pose_model.run(self.spec.preprocess(batch)))
-            if self.flip_test:
-                flips.append(self.pose_model.run(self.spec.preprocess(batch[:, :, ::-1])))
-        return np.concatenate(outs, axis=0), np.concatenate(flips, axis=0) if flips else None
+                return both[: len(batch)], both[len(batch) :]
+            out = self.pose_model.run(self.spec.preprocess(batch))
+            return out, self.pose_model.run(self.spec.preprocess(batch[:, :, ::-1])) if self.flip_test else None
+
+        batches = [crops[start : start + step] for start in range(0, len(crops), step)]
+        pool = self._crop_pool
+        results = list(pool.map(run, batches)) if pool is not None and len(batches) > 1 else [run(b) for b in batches]
+        flips = [f for _, f in results if f is not None]
+        return np.concatenate([o for o, _ in results], axis=0), np.concatenate(flips, axis=0) if flips else None
+
+    @contextlib.contextmanager
+    def parallel_crops(self, threads: int) -> Iterator[None]:
+        """Within the block, the network calls of one image's crops run on ``threads`` threads at once,
+        on the same session (ONNX Runtime runs concurrent calls of a session in parallel; other
+        runtimes: no change). For work that must go image after image -- the propagated frames of
+        a stream -- this puts every core on one image; results are the same."""
+        if threads < 2 or not getattr(self.pose_model, "concurrent_runs", False):
+            yield
+            return
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="posekit-crops") as pool:
+            self._crop_pool = pool
+            try:
+                yield
+            finally:
+                self._crop_pool = None
 
     def __repr__(self) -> str:
         return (

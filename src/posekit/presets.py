@@ -6,9 +6,9 @@ pose NMS). ``PoseEstimator(preset=...)``, ``posekit predict --preset`` and the
 video commands read them; any option given explicitly overrides the preset's.
 
 Every value was chosen on the 300 images of ``coco-val-dev`` (and only there);
-the measured figures (``dev_ap``, ``images_per_s``) are from one interleaved run
-of ``benchmarks/bench_presets.py`` on 2 CPU cores and are shown by
-``posekit presets``. Pure data: imports nothing from posekit.
+the measured figures (``dev_ap``, ``images_per_s``: the engine's, two single-threaded
+workers) are from one interleaved run of ``benchmarks/bench_presets.py`` on 2 CPU
+cores and are shown by ``posekit presets``. Pure data: imports nothing from posekit.
 """
 
 from __future__ import annotations
@@ -67,42 +67,51 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
         for p in (
             # Dev-set tuning (benchmarks/tune_presets.py): PicoDet-320 boxes beat PicoDet-192 even for
             # the 128x96 model (AP 0.547 vs 0.521 at box score >= 0.2); the flip test costs little at
-            # 128x96 and gives +0.017 (0.564).
+            # 128x96 and gives +0.017 (0.564). Boxes with a side under 16 / 20 / 24 / 28 px: AP 0.5643 /
+            # 0.5645 / 0.5614 / 0.5587 with 5.33 / 4.92 / 4.53 / 4.17 crops per image (none: 0.5640, 5.84).
             Preset(
                 name="fast",
-                description="PicoDet-S 320 + PP-TinyPose 128x96 with flip test, boxes scoring >= 0.2",
+                description="PicoDet-S 320 + PP-TinyPose 128x96 with flip test, boxes scoring >= 0.2, >= 20 px",
                 detector="picodet_s_320",
                 pose_model="pp_tinypose_128x96",
                 flip_test=True,
                 min_box_score=0.2,
-                dev_ap=0.564,
-                images_per_s=15.3,
+                min_box_size=20,
+                dev_ap=0.565,
+                images_per_s=31.6,
             ),
             # AP / crops per image over the box-score threshold (256x192, no flip, HRNet decoder):
             # 0.05: 0.669 / 43.4, 0.1: 0.668 / 18.2, 0.2: 0.659 / 5.8, 0.3: 0.644 / 3.1; caps of
             # 10 / 20 crops per image lose more than a threshold at the same cost. DARK at 0.15:
-            # 0.673 with 9.6 crops per image.
+            # 0.673 with 9.6 crops per image. Boxes with a side under 16 / 20 / 24 / 28 px dropped:
+            # AP 0.6739 / 0.6744 / 0.6738 / 0.6692, multi-person 0.6511 / 0.6514 / 0.6499 / 0.6439,
+            # 8.43 / 7.67 / 6.94 / 6.31 crops (none: 0.6734, 0.6505, 9.61): 20 px, the most crops saved
+            # with neither AP lower.
             Preset(
                 name="balanced",
-                description="PicoDet-S 320 + PP-TinyPose 256x192, no flip test, boxes scoring >= 0.15: the default",
+                description="PicoDet-S 320 + PP-TinyPose 256x192, no flip test, boxes scoring >= 0.15, >= 20 px: "
+                            "the default",
                 detector="picodet_s_320",
                 pose_model="pp_tinypose_256x192",
                 flip_test=False,
                 min_box_score=0.15,
-                dev_ap=0.673,
-                images_per_s=6.5,
+                min_box_size=20,
+                dev_ap=0.674,
+                images_per_s=13.5,
             ),
             # Flip test + DARK at box score >= 0.2: 0.676 (no flip 0.666); the lower threshold keeps
-            # more people for twice the network time.
+            # more people for twice the network time. Boxes under 16 / 20 / 24 / 28 px dropped: AP
+            # 0.6867 / 0.6871 / 0.6870 / 0.6836 with 15.4 / 13.9 / 12.5 / 11.2 crops (none: 0.686, 18.2).
             Preset(
                 name="accurate",
-                description="PicoDet-S 320 + PP-TinyPose 256x192 with flip test, boxes scoring >= 0.1",
+                description="PicoDet-S 320 + PP-TinyPose 256x192 with flip test, boxes scoring >= 0.1, >= 24 px",
                 detector="picodet_s_320",
                 pose_model="pp_tinypose_256x192",
                 flip_test=True,
                 min_box_score=0.1,
-                dev_ap=0.686,
-                images_per_s=1.9,
+                min_box_size=24,
+                dev_ap=0.687,
+                images_per_s=4.8,
             ),
             Preset(
                 name="movenet",
@@ -111,7 +120,7 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
                 pose_model="movenet_thunder",
                 flip_test=True,
                 dev_ap=0.608,
-                images_per_s=4.7,
+                images_per_s=5.9,
             ),
         )
     }

@@ -172,10 +172,12 @@ def cache_path(src: str | os.PathLike) -> Path:
 
 
 def default_output_path(src: str | os.PathLike) -> Path:
-    """``<stem>.int8.onnx`` beside ``src`` if its folder is writable, else :func:`cache_path`."""
+    """``<stem>.int8.onnx`` beside ``src`` if its folder is writable, else :func:`cache_path`
+    (always for the files packaged with posekit: an install is never written into)."""
     src = Path(src)
     beside = src.with_name(int8_filename(src))
-    return beside if _writable_dir(src.parent) else cache_path(src)
+    packaged = src.parent.resolve() == catalog.package_weights_dir().resolve()
+    return beside if _writable_dir(src.parent) and not packaged else cache_path(src)
 
 
 def read_sidecar(int8_file: str | os.PathLike) -> dict[str, Any] | None:
@@ -361,7 +363,7 @@ def _require_onnx() -> Any:
         import onnxruntime.quantization  # noqa: F401  (imports onnx too)
     except ImportError as exc:
         raise QuantizeError(
-            f"int8 quantisation needs the onnx package (pip install onnx, or posekit[torch]): {exc}"
+            f"int8 quantisation needs the onnx package: pip install onnx (or pip install 'posekit[torch]'): {exc}"
         ) from exc
     return onnx
 

@@ -11,6 +11,14 @@ Backends (:data:`BACKENDS`):
   the subset of the ``InferenceSession`` interface posekit uses
   (``get_inputs()``, ``get_outputs()``, ``get_modelmeta()``, ``run()``).
   Optional: ``pip install 'posekit[openvino]'``.
+* ``"auto"`` (the default of ``posekit predict`` and :class:`~posekit.pipeline.PoseEstimator`):
+  ONNX Runtime, or OpenVINO where it is installed and measured at least
+  :data:`AUTO_MIN_SPEEDUP` times faster for this model on this machine
+  (:func:`choose_backend`: a short interleaved measurement the first time, kept
+  in ``~/.cache/posekit/runtime-choices.json`` by machine and model sha256).
+  One choice per model whatever the thread count, so that the parallel engine
+  (single-threaded sessions) and the serial path run the same backend and give
+  the same numbers.
 
 Defaults and where they come from:
 
@@ -33,25 +41,71 @@ Defaults and where they come from:
   A dynamic batch axis stays dynamic: the model is compiled once and serves
   every batch size.
 
-Imports only onnxruntime or openvino (lazily, when a session is made).
+Imports onnxruntime or openvino lazily, when a session is made, and of posekit only the
+ground-floor :mod:`posekit.io` (the cache of :func:`choose_backend`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import logging
 import os
+import platform
 import threading
-from typing import Any, NamedTuple, Sequence
+import time
+from pathlib import Path
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-__all__ = ["make_session", "OpenVinoSession", "BACKENDS", "OPTIMIZATION_LEVELS"]
+log = logging.getLogger(__name__)
+
+__all__ = ["make_session", "OpenVinoSession", "BACKENDS", "OPTIMIZATION_LEVELS", "default_batch_size", "choose_backend",
+           "machine_key", "AUTO_MIN_SPEEDUP",
+           "SINGLE_THREAD_BATCH_PIXELS", "MULTI_THREAD_BATCH"]
+
+#: Input pixels per network call for a single-threaded session: PP-TinyPose on 1 thread costs
+#: 11.6 / 12.7 / 14.5 / 15.9 / 18.4 / 19.6 ms per 256x192 crop at batch 1 / 2 / 4 / 8 / 16 / 32,
+#: and 3.3 / 2.9 / 2.9 / 3.1 / 3.8 / 4.1 ms per 128x96 crop (``benchmarks/bench_onnx.py``,
+#: 2-core machine): past about one 256x192 crop's worth of activations a batch
+#: leaves the cache, so one thread runs 256x192 crops one at a time and 128x96 crops four at a time.
+SINGLE_THREAD_BATCH_PIXELS = 256 * 192
+
+#: Crops per call for sessions of several intra-op threads, which need the batch to share out:
+#: 18.0 / 13.7 / 12.1 / 11.4 / 11.4 ms per 256x192 crop at batch 1 / 4 / 8 / 16 / 32 on 2 threads.
+MULTI_THREAD_BATCH = 32
+
+
+def default_batch_size(input_size: tuple[int, int], num_threads: int | None) -> int:
+    """Crops per pose-network call for a network of ``input_size`` ``(W, H)`` on ``num_threads`` threads
+    (``None``: all cores). Results do not depend on it (each crop's numbers are the same in any batch).
+
+    >>> default_batch_size((192, 256), 1), default_batch_size((96, 128), 1), default_batch_size((192, 256), None)
+    (1, 4, 32)
+    """
+    if num_threads != 1:
+        return MULTI_THREAD_BATCH
+    w, h = input_size
+    return max(1, SINGLE_THREAD_BATCH_PIXELS // max(1, int(w) * int(h)))
 
 #: Names of ONNX Runtime's graph optimisation levels.
 OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
 
 #: Inference backends :func:`make_session` can use.
-BACKENDS = ("onnxruntime", "openvino")
+BACKENDS = ("onnxruntime", "openvino", "auto")
+
+#: ``backend="auto"`` takes OpenVINO only when it is at least this much faster than ONNX Runtime:
+#: it costs 130-240 MB more memory per model (README, OpenVINO) and its outputs differ from ONNX
+#: Runtime's by up to ~1e-3 (PicoDet boxes), so a gain within timing noise is not worth it.
+AUTO_MIN_SPEEDUP = 1.10
+
+#: File of :func:`choose_backend`'s measurements in :func:`posekit.io.user_cache_dir`.
+CHOICES_FILE = "runtime-choices.json"
 
 
 def make_session(
@@ -70,7 +124,7 @@ def make_session(
         spinning: let idle intra-op threads busy-wait (ORT's default; off here,
             see the module docstring). Ignored by OpenVINO.
         optimization: one of :data:`OPTIMIZATION_LEVELS`. Ignored by OpenVINO.
-        backend: one of :data:`BACKENDS`.
+        backend: one of :data:`BACKENDS` (``"auto"``: :func:`choose_backend`).
 
     Returns:
         an ``onnxruntime.InferenceSession``, or an :class:`OpenVinoSession`
@@ -85,6 +139,8 @@ def make_session(
         raise ValueError(f"optimization must be one of {OPTIMIZATION_LEVELS}, got {optimization!r}")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        backend = choose_backend(source)
     if backend == "openvino":
         return OpenVinoSession(source, num_threads)
 
@@ -107,6 +163,110 @@ def make_session(
         return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
         raise RuntimeError(f"cannot load ONNX model {_where(source)}: {exc}") from exc
+
+
+def machine_key() -> str:
+    """What a speed measurement depends on besides the model: CPU, core count, backend versions."""
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    versions = []
+    for name in ("onnxruntime", "openvino"):
+        try:
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{name} -")
+    return f"{platform.machine()} | {cpu} | {os.cpu_count()} cpus | " + " | ".join(versions)
+
+
+def choose_backend(source: str | os.PathLike | bytes, *, cache_file: str | os.PathLike | None = None,
+                   rounds: int = 7) -> str:
+    """``"openvino"`` if it is installed and at least :data:`AUTO_MIN_SPEEDUP` times faster than ONNX
+    Runtime for this model here, else ``"onnxruntime"``.
+
+    The first call for a (machine, model sha256) times both backends, interleaved, on one
+    thread and random input of batch 1 (the parallel engine's sessions and their batch for
+    the shipped pose models, :func:`default_batch_size`), and keeps the figures in
+    ``cache_file`` (default ``~/.cache/posekit/runtime-choices.json``), under a file lock so
+    that processes starting together measure once; later calls read it (delete the file to
+    measure again, e.g. after a measurement on a busy machine). The choice holds for every
+    thread count: the serial path and the engine must run the same backend.
+    """
+    if importlib.util.find_spec("openvino") is None:
+        return "onnxruntime"
+    from posekit.io import atomic_write_json, sha256_file, user_cache_dir
+
+    digest = hashlib.sha256(source).hexdigest() if isinstance(source, bytes) else sha256_file(source)
+    key = digest
+    path = Path(cache_file) if cache_file is not None else user_cache_dir() / CHOICES_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(path.with_name(path.name + ".lock")):
+        choices = _read_choices(path)
+        machine = choices.setdefault(machine_key(), {})
+        if key not in machine:
+            try:
+                ms = _time_backends(source, rounds)
+            except Exception as exc:  # e.g. OpenVINO cannot compile it, or its input size is not fixed
+                log.info("runtime auto for %s: onnxruntime (no comparison: %s)", _where(source), exc)
+                machine[key] = {"choice": "onnxruntime", "reason": f"not measured: {type(exc).__name__}: {exc}"}
+            else:
+                speedup = ms["onnxruntime"] / ms["openvino"]
+                machine[key] = {**{k: round(v, 3) for k, v in ms.items()},
+                                "choice": "openvino" if speedup >= AUTO_MIN_SPEEDUP else "onnxruntime"}
+                log.info("runtime auto for %s (1 thread): onnxruntime %.2f ms, openvino %.2f ms -> %s",
+                         _where(source), ms["onnxruntime"], ms["openvino"], machine[key]["choice"])
+            atomic_write_json(path, choices, indent=1)
+    return machine[key]["choice"]
+
+
+def _read_choices(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):  # missing or damaged: measure again
+        return {}
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, at worst two processes measure
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _time_backends(source: str | os.PathLike | bytes, rounds: int) -> dict[str, float]:
+    """Median ms per call of each backend, one thread, on random input of the model's shape (batch 1),
+    interleaved. ``ValueError`` for an input whose size (beyond the batch axis) is not fixed."""
+    sessions = {b: make_session(source, 1, backend=b) for b in ("onnxruntime", "openvino")}
+    rng = np.random.default_rng(0)
+    feed = {}
+    for info in sessions["onnxruntime"].get_inputs():
+        shape = [d if isinstance(d, int) and d > 0 else 1 for d in info.shape]
+        if any(not (isinstance(d, int) and d > 0) for d in info.shape[1:]):
+            raise ValueError(f"input {info.name!r} has no fixed size {info.shape}")
+        dtype = np.int32 if "int32" in info.type else np.float32
+        feed[info.name] = (rng.random(shape) * 255).astype(dtype)
+    times: dict[str, list[float]] = {b: [] for b in sessions}
+    for session in sessions.values():
+        session.run(None, feed)  # warm-up (OpenVINO compiles lazily for new shapes)
+    for _ in range(rounds):
+        for name, session in sessions.items():
+            start = time.perf_counter()
+            for _ in range(3):
+                session.run(None, feed)
+            times[name].append(1000 * (time.perf_counter() - start) / 3)
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def _where(source: str | os.PathLike | bytes) -> str:

@@ -32,6 +32,12 @@ class StageTimer:
             self.totals[stage] = self.totals.get(stage, 0.0) + time.perf_counter() - start
             self.counts[stage] = self.counts.get(stage, 0) + 1
 
+    def add(self, other: "StageTimer") -> None:
+        """Add ``other``'s seconds and counts to this timer's (e.g. a worker's timer into its owner's)."""
+        for stage, seconds in other.totals.items():
+            self.totals[stage] = self.totals.get(stage, 0.0) + seconds
+            self.counts[stage] = self.counts.get(stage, 0) + other.counts.get(stage, 0)
+
     def reset(self) -> None:
         self.totals.clear()
         self.counts.clear()

@@ -55,3 +55,22 @@ def test_estimator_detect_applies_the_budget():
     np.testing.assert_array_equal(scores, [0.9, 0.6])
     est(np.zeros((100, 100, 3), np.uint8))
     assert est.crops_run == 2
+
+
+def test_near_duplicates_relative_score_and_score_mass():
+    boxes = np.array([[0, 0, 10, 20], [0, 0, 10, 19], [50, 50, 60, 70], [1, 0, 11, 20], [80, 0, 90, 20]], np.float32)
+    scores = np.array([0.9, 0.8, 0.5, 0.3, 0.1])
+    # IoU(0, 1) = 0.95 and IoU(0, 3) = 0.82: dropped at 0.8, kept at 0.96
+    kept, s = select_boxes(boxes, scores, CropBudget(max_overlap=0.8))
+    np.testing.assert_array_equal(s, [0.9, 0.5, 0.1])
+    assert len(select_boxes(boxes, scores, CropBudget(max_overlap=0.96))[0]) == 5
+    # below 0.4 x the best score (0.36): 0.3 and 0.1 go
+    np.testing.assert_array_equal(select_boxes(boxes, scores, CropBudget(min_relative_score=0.4))[1], [0.9, 0.8, 0.5])
+    # score mass: 0.9 + 0.8 = 1.7 of 2.6 is 65 %: 0.65 keeps 2, 0.66 keeps 3, 1.0 keeps all
+    assert len(select_boxes(boxes, scores, CropBudget(score_mass=0.65))[0]) == 2
+    assert len(select_boxes(boxes, scores, CropBudget(score_mass=0.66))[0]) == 3
+    assert len(select_boxes(boxes, scores, CropBudget(score_mass=1.0))[0]) == 5
+    assert len(select_boxes(boxes[:1], scores[:1], CropBudget(score_mass=0.1))[0]) == 1
+    for bad in ({"max_overlap": 0.0}, {"max_overlap": 1.5}, {"min_relative_score": -0.1}, {"score_mass": 0.0}):
+        with pytest.raises(ValueError):
+            CropBudget(**bad)

@@ -8,6 +8,7 @@ from concurrent.futures import CancelledError
 
 import pytest
 
+from posekit.engine import available_cpus
 from posekit.serve.pool import InferencePool, PoolFull, PoolNotReady, Slots
 from posekit.serve.settings import MB, ServeSettings
 
@@ -95,9 +96,11 @@ def test_pool_factory_failure():
 
 def test_settings_defaults_and_validation():
     s = ServeSettings()
-    assert (s.host, s.port, s.preset, s.workers, s.queue_size) == ("127.0.0.1", 8000, "balanced", 1, 8)
+    # workers: one single-threaded worker per CPU (the parallel engine's plan)
+    assert (s.host, s.port, s.preset, s.workers, s.queue_size) == ("127.0.0.1", 8000, "balanced", available_cpus(), 8)
+    assert s.threads == 1 and ServeSettings(workers=1).threads == available_cpus()
     assert s.max_upload_bytes == 20 * MB and s.max_pixels == 50_000_000 and s.max_video_bytes == 200 * MB
-    assert s.capacity == 9 and s.threads >= 1
+    assert s.capacity == available_cpus() + 8 and ServeSettings(workers=1).capacity == 9
     assert ServeSettings(threads_per_worker=3).threads == 3
     for bad in ({"workers": 0}, {"queue_size": -1}, {"max_upload_bytes": 0}, {"request_timeout": 0},
                 {"api_key": " "}, {"render_quality": 101}, {"job_ttl": -1}):

@@ -219,3 +219,35 @@ def test_propagated_poses_continue_their_tracks_even_when_reordered() -> None:
             assert continues is None  # detection frames: matching only
         else:  # the pose further left is the walker, whatever the order
             assert continues == [walker_id.copy().pop() if x == min(xs) else entrant_id.copy().pop() for x in xs]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("detect_every", [1, 3])
+def test_pipelined_stream_equals_the_serial_loop(detect_every: int, shared_dir: Path) -> None:
+    """With two workers the detection frames run ahead on estimator replicas; every frame's poses and
+    track ids are exactly those of the serial loop."""
+    from posekit.pipeline import PoseEstimator
+
+    models = shared_dir / "models"
+    video = shared_dir / "data" / "videos" / "vtest.avi"
+    serial_est = PoseEstimator.from_preset("fast", models_dir=models, num_threads=1)
+    serial = list(stream_poses(serial_est, video, detect_every=detect_every, max_frames=24, workers=1))
+    engine_est = PoseEstimator.from_preset("fast", models_dir=models, num_threads=1)
+    parallel = list(stream_poses(engine_est, video, detect_every=detect_every, max_frames=24, workers=2, threads=1))
+    assert [i for i, _, _ in parallel] == [i for i, _, _ in serial] == list(range(24))
+    assert sum(len(p) for _, _, p in serial) > 24
+    for (_, _, a), (_, _, b) in zip(serial, parallel):
+        assert np.array_equal(a.track_ids, b.track_ids)
+        assert np.array_equal(a.keypoints, b.keypoints) and np.array_equal(a.scores, b.scores)
+    # the replicas' stage timings come back to the estimator
+    assert engine_est.timer.counts["detect"] == serial_est.timer.counts["detect"]
+
+
+def test_detection_schedule() -> None:
+    from posekit.video.stream import DetectionSchedule
+
+    s = DetectionSchedule(3)
+    shapes = [(4, 4, 3)] * 5 + [(8, 8, 3)] + [(8, 8, 3)] * 3
+    assert [s.next(x) for x in shapes] == [True, False, False, True, False, True, True, False, False]
+    with pytest.raises(ValueError):
+        DetectionSchedule(0)

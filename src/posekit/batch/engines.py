@@ -48,31 +48,42 @@ class Engine(Protocol):
 
 
 class LocalEngine:
-    """This process: one estimator, images decoded ``prefetch`` ahead in a thread.
+    """This process: the parallel engine of :mod:`posekit.engine` (``workers`` estimator replicas
+    of ``threads`` intra-op threads each, default one single-threaded replica per CPU).
 
     Args:
-        make_estimator: builds the :class:`~posekit.pipeline.PoseEstimator` (called once, on first use).
-        prefetch: images decoded ahead.
+        make_estimator: builds the :class:`~posekit.pipeline.PoseEstimator` (called once, on first use;
+            built with ``num_threads`` = the plan's ``threads`` it serves as one of the replicas).
+        prefetch: images decoded ahead with one worker.
+        workers: estimator replicas (``None``: :func:`posekit.engine.plan_engine`).
+        threads: intra-op threads per replica.
     """
 
     name = "local"
 
-    def __init__(self, make_estimator: Callable[[], Any], prefetch: int = 4) -> None:
+    def __init__(self, make_estimator: Callable[[], Any], prefetch: int = 4, *,
+                 workers: int | None = None, threads: int | None = None) -> None:
+        from posekit.engine import plan_engine
+
         self._make_estimator = make_estimator
         self.estimator: Any = None
         self.prefetch = prefetch
+        self.plan = plan_engine(workers, threads)
 
     def run(self, items: list[InputItem], options: RenderOptions) -> Iterator[Outcome]:
         if self.estimator is None:
             self.estimator = self._make_estimator()
-        return process_items(self.estimator, items, options, prefetch=self.prefetch)
+        return process_items(self.estimator, items, options, prefetch=self.prefetch,
+                             workers=self.plan.workers, threads=self.plan.threads)
 
     def stats(self) -> dict[str, Any]:
         est = self.estimator
+        plan = {"workers": self.plan.workers, "threads": self.plan.threads}
         if est is None:
-            return {"engine": self.name}
+            return {"engine": self.name, **plan}
         done = est.timer.counts.get("detect", 0) or 1  # images that reached the detector
-        return {"engine": self.name, "timing_ms_per_image": est.timer.mean_ms(per=done), "estimator": repr(est)}
+        return {"engine": self.name, **plan, "timing_ms_per_image": est.timer.mean_ms(per=done),
+                "estimator": repr(est)}
 
     def close(self) -> None:
         pass
@@ -103,7 +114,8 @@ class PoseActor:
             InputItem(os.fsdecode(bytes(p)), os.fsdecode(bytes(k)), int(s), int(m), e or None)
             for p, k, s, m, e in zip(batch["path"], batch["key"], batch["size"], batch["mtime_ns"], batch["error"])
         ]
-        outcomes = list(process_items(self.estimator, items, self.options, prefetch=2))
+        # One worker: the actor's CPUs are its sessions' threads (RayEngine sets num_threads).
+        outcomes = list(process_items(self.estimator, items, self.options, prefetch=2, workers=1))
         return {
             "record": np.array([json.dumps(o.record, separators=(",", ":")) for o in outcomes], dtype=object),
             "render": np.array([o.render or b"" for o in outcomes], dtype=object),

@@ -79,6 +79,8 @@ def _record(item: InputItem, **fields: Any) -> dict[str, Any]:
 def process_items(
     estimator: Any, items: Iterable[InputItem], options: RenderOptions,
     prefetch: int = 4,
+    workers: int | None = None,
+    threads: int | None = None,
 ) -> Iterator[Outcome]:
     """Estimate poses for each item (read ahead in a thread) and yield its :class:`Outcome`, in order.
 
@@ -90,6 +92,7 @@ def process_items(
         items: the images.
         options: rendering and reading options.
         prefetch: images decoded ahead.
+        workers, threads: the parallel engine's plan (:meth:`~posekit.pipeline.PoseEstimator.predict_files`).
     """
     items = list(items)
     ready = [it for it in items if it.error is None]
@@ -97,7 +100,7 @@ def process_items(
         if it.error is not None:
             yield Outcome(_record(it, status="error", error=it.error))
     results = estimator.predict_files([it.path for it in ready], prefetch=prefetch,
-                                      ignore_orientation=options.ignore_exif)
+                                      ignore_orientation=options.ignore_exif, workers=workers, threads=threads)
     for item, (_, image, poses, error) in zip(ready, results):  # one result per path, in order
         if error is not None:
             yield Outcome(_record(item, status="error", error=error))

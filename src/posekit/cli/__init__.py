@@ -14,7 +14,7 @@ import importlib
 import logging
 import sys
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "version"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS = ("predict", "merge", "eval", "models", "presets", "export", "quantize", "train", "val", "show_targets",
@@ -32,15 +32,59 @@ Typical use:
   posekit eval out/results.json --gt person_keypoints.json
   posekit predict photos/ --preset fast              # presets: fast, balanced (default), accurate, movenet
   posekit presets                                    # the presets with measured AP and images/s
-  posekit models                                     # which model files are present
+  posekit models                                     # which model files are present, and where
 Run 'posekit COMMAND --help' for the options of each command.
 """
 
 
+def version() -> str:
+    """The installed distribution's version (``importlib.metadata``), else ``posekit.__version__``."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("posekit")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        from posekit import __version__
+
+        return __version__
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a short error for commands that have examples: the positional usage, the
+    error, the first examples of the command's epilog and where the full help is (exit 2)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        examples = _examples(self.epilog or "")
+        if not examples:
+            super().error(message)
+        needed = [a for a in self._actions if (a.required or not a.option_strings) and a.help is not argparse.SUPPRESS]
+        formatter = self._get_formatter()
+        formatter.add_usage(None, needed, [], prefix="usage: ")
+        usage = formatter.format_help().strip()
+        lines = [f"{usage} [options]", f"{self.prog}: error: {message}", "example:" if len(examples) == 1 else "examples:",
+                 *examples, f"Run '{self.prog} --help' for every option."]
+        self.exit(2, "\n".join(lines) + "\n")
+
+
+def _examples(epilog: str, limit: int = 3) -> list[str]:
+    """The first ``limit`` lines of an epilog's ``example(s):`` block."""
+    lines = epilog.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() in ("example:", "examples:"):
+            block = []
+            for item in lines[i + 1:]:
+                if not item.strip():
+                    break
+                block.append(item)
+            return block[:limit]
+    return []
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="posekit", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--version", action="version", version=f"posekit {version()}")
     _add_verbosity(parser, argparse.SUPPRESS)
     parser.set_defaults(verbose=0, quiet=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

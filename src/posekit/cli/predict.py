@@ -58,13 +58,20 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
                         "(see 'posekit models') with --checkpoint, a path to an .onnx file, or a checkpoint "
                         "written by 'posekit train' (run/best.pth)")
     g.add_argument("--checkpoint", help="weights (.pth) of a PyTorch pose network")
-    g.add_argument("--runtime", choices=("onnx", "torch", "openvino"), default="onnx",
-                   help="ONNX Runtime (default), torch (PyTorch networks only) or OpenVINO "
-                        "(pip install 'posekit[openvino]')")
+    g.add_argument("--runtime", choices=("auto", "onnx", "torch", "openvino"), default="auto",
+                   help="auto (default: ONNX Runtime, or OpenVINO where installed and measured at least 1.1x "
+                        "faster for the network on this machine, measured once and cached), onnx, torch "
+                        "(PyTorch networks only) or openvino (pip install 'posekit[openvino]')")
     g.add_argument("--models-dir", default=None,
                    help="folder with the model files; never downloads into it (default: $POSEKIT_MODELS, else "
                         "~/.cache/posekit/models, where missing files are downloaded)")
-    g.add_argument("--threads", type=int, default=None, help="intra-op threads of ONNX Runtime or torch (default: all cores)")
+    g.add_argument("--spin", action=argparse.BooleanOptionalAction, default=True,
+                   help="let idle ONNX Runtime threads of multi-threaded sessions busy-wait (default on: the command "
+                        "owns the cores; --no-spin on a machine shared with other work). Single-threaded "
+                        "sessions, the default, have no threads to spin")
+    g.add_argument("--threads", type=int, default=None,
+                   help="intra-op threads of each worker's ONNX Runtime or torch sessions (default: CPUs // "
+                        "workers; with --workers unset, 1 thread per worker and one worker per CPU)")
     g = p.add_argument_group("inference")
     g.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="flip test: also run mirrored crops and average (default: the preset's; doubles the "
@@ -79,22 +86,27 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--det-nms", type=float, default=None, help="detector NMS IoU threshold (default: the preset's)")
     g.add_argument("--min-box-score", type=float, default=None,
                    help="crop budget: boxes scoring below this get no pose crop (default: the preset's)")
+    g.add_argument("--min-box-size", type=float, default=None,
+                   help="crop budget: boxes whose shorter side is below this many pixels get no pose crop "
+                        "(default: the preset's; 0 keeps distant people in videos, at a cost: see the README)")
     g.add_argument("--max-crops", type=int, default=None,
                    help="crop budget: at most this many pose crops per image, best boxes first (default: the preset's)")
-    g.add_argument("--batch-size", type=int, default=32, help="crops per pose-network call")
+    g.add_argument("--batch-size", type=int, default=None,
+                   help="crops per pose-network call (default: 32 for sessions of several threads, about one "
+                        "256x192 crop's pixels for single-threaded ones: measured fastest; results are the same)")
 
 
 def estimator_kwargs(args: argparse.Namespace) -> dict:
     """:class:`~posekit.pipeline.PoseEstimator` keyword arguments from the model options (unset
     ones: the preset's); picklable, so a Ray actor can build the same estimator."""
     overrides = {"det_conf": args.det_conf, "det_nms": args.det_nms, "min_box_score": args.min_box_score,
-                 "max_crops": args.max_crops}
+                 "min_box_size": args.min_box_size, "max_crops": args.max_crops}
     preset = get_preset(args.preset).with_(**{k: v for k, v in overrides.items() if v is not None})
     return dict(
         detector=args.detector, pose_model=args.pose_model, preset=preset, models_dir=args.models_dir,
         checkpoint=args.checkpoint, detector_checkpoint=args.detector_checkpoint, runtime=args.runtime,
         decode=args.decode, output=args.output_kind, flip_test=args.flip, pose_nms=args.pose_nms,
-        batch_size=args.batch_size, num_threads=args.threads,
+        batch_size=args.batch_size, num_threads=args.threads, spinning=args.spin,
     )
 
 
@@ -110,9 +122,10 @@ def register(subparsers) -> None:
         "predict", help="estimate poses in images (or videos)", description=__doc__,
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+",
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image files, folders, glob patterns (quoted), @list.txt (one path per line), .csv / "
-                        ".parquet manifests with a 'path' column, or one video / stream")
+                        ".parquet manifests with a 'path' column, or one video / stream "
+                        "(e.g. posekit predict examples/basketball1.png --out out --save-img)")
     p.add_argument("--out", default="out", help="output folder (default: out)")
     p.add_argument("--save-img", action="store_true",
                    help="write rendered skeletons to OUT/vis/KEY (which ones: --draw-pose-thr, --draw-kpt-thr)")
@@ -127,6 +140,9 @@ def register(subparsers) -> None:
     g.add_argument("--overwrite", action="store_true", help="replace a previous run's outputs in --out")
     g.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="local (default: this process) or ray (Ray Data actors, pip install 'posekit[ray]')")
+    g.add_argument("--workers", type=int, default=None,
+                   help="--engine local: estimators run at once, each on whole images with its own sessions "
+                        "(default: one per CPU, single-threaded: the fastest measured on 2 cores; 1: the serial path)")
     g.add_argument("--ray-address", default=None,
                    help="join this Ray cluster ('auto' or ray://host:10001); default: start a local one")
     g.add_argument("--actors", type=int, default=1, help="--engine ray: pose-estimator actors (default 1)")
@@ -165,6 +181,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_video(args: argparse.Namespace, source: str, out: Path) -> int:
+    from posekit.engine import plan_engine
+
+    plan = plan_engine(args.workers, args.threads)
+    # The estimator propagates poses between detection frames beside the engine's replicas: same threads.
+    args.workers, args.threads = plan.workers, plan.threads
+
     return run_video_from_args(args, estimator_from_args(args), source, out)
 
 
@@ -173,7 +195,8 @@ def _job_config(args: argparse.Namespace) -> dict:
     import dataclasses
 
     kwargs = estimator_kwargs(args)
-    config = {k: v for k, v in kwargs.items() if k not in ("preset", "models_dir", "batch_size", "num_threads")}
+    speed_only = ("preset", "models_dir", "batch_size", "num_threads", "spinning")  # same results either way
+    config = {k: v for k, v in kwargs.items() if k not in speed_only}
     documentation = ("name", "description", "dev_ap", "images_per_s")
     config.update({f"preset.{k}": v for k, v in dataclasses.asdict(kwargs["preset"]).items() if k not in documentation})
     config["ignore_exif"] = args.ignore_exif
@@ -186,7 +209,11 @@ def _engine(args: argparse.Namespace):
     if args.engine == "ray":
         return RayEngine(estimator_kwargs(args), actors=args.actors, cpus_per_actor=args.cpus_per_actor,
                          address=args.ray_address, batch_size=args.ray_batch_size)
-    return LocalEngine(lambda: estimator_from_args(args))
+    from posekit.engine import plan_engine
+
+    plan = plan_engine(args.workers, args.threads)
+    args.threads = plan.threads  # the estimator built from the options is one of the engine's workers
+    return LocalEngine(lambda: estimator_from_args(args), workers=plan.workers, threads=plan.threads)
 
 
 def _run_images(args: argparse.Namespace, out: Path) -> int:
@@ -209,9 +236,12 @@ def _run_images(args: argparse.Namespace, out: Path) -> int:
     report = run_job(items, out, engine, options=options, formats=args.format or ("coco",),
                      progress=not args.quiet)
     summary = report.summary
+    written = [str(out / "results.json"), str(out / "summary.json")]
+    if args.save_img:
+        written.append(f"renderings in {out / 'vis'}/")
     log.info("%d/%d images processed (%d this run, %d from earlier runs), %d failed, %d poses -> %s",
              summary["processed"], summary["images"], report.committed, report.skipped, summary["failed"],
-             summary["poses"], out / "results.json")
+             summary["poses"], ", ".join(written))
     estimator = getattr(engine, "estimator", None)
     if estimator is not None and report.committed:
         log.info("per image: %s", estimator.timer.summary(per=max(1, report.committed)))

@@ -48,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
+    try:
+        import yaml  # noqa: F401 - the config reader's dependency, checked up front
+    except ImportError:
+        log.error("posekit show-targets needs pyyaml (pip install 'posekit[train]')")
+        return 1
     from posekit.train.config import ConfigError, load_config
     from posekit.train.dataset import ImageReadError, KeypointDataset, load_coco_persons
     from posekit.io import atomic_write_bytes

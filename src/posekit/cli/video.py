@@ -105,6 +105,8 @@ def video_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "fps": args.sequence_fps,
         "max_frames": args.max_frames,
         "prefetch": args.prefetch,
+        "workers": getattr(args, "workers", None),
+        "threads": getattr(args, "threads", None),
         "draw_pose_thresh": args.draw_pose_thr,
         "draw_keypoint_thresh": args.draw_kpt_thr,
         # --ignore-exif is defined by `posekit predict` (it applies to photos too)

@@ -145,7 +145,8 @@ class OnnxDetector:
         spec: its contract (resize, normalisation, decoder).
         config: thresholds.
         num_threads: intra-op threads (``None``: all cores).
-        backend: ``"onnxruntime"`` or ``"openvino"`` (see :func:`posekit.runtime.make_session`).
+        backend: ``"onnxruntime"``, ``"openvino"`` or ``"auto"`` (see :func:`posekit.runtime.make_session`).
+        spinning: let idle intra-op threads busy-wait (see :func:`posekit.runtime.make_session`).
     """
 
     def __init__(
@@ -155,10 +156,11 @@ class OnnxDetector:
         config: DetectorConfig = DetectorConfig(),
         num_threads: int | None = None,
         backend: str = "onnxruntime",
+        spinning: bool = False,
     ) -> None:
         if spec.decoder not in DECODERS:
             raise ValueError(f"no ONNX decoder {spec.decoder!r}; choices: {sorted(DECODERS)}")
-        self.session = make_session(path, num_threads, backend=backend)
+        self.session = make_session(path, num_threads, backend=backend, spinning=spinning)
         self.input_name = self.session.get_inputs()[0].name
         self.spec = spec
         self.config = config

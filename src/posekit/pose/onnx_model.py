@@ -32,7 +32,8 @@ class OnnxPoseModel:
             matching ``spec.output`` (4-D heatmaps with ``>= num_keypoints``
             channels, or a ``(..., K, 3)`` keypoint tensor).
         num_threads: intra-op threads (``None``: all cores).
-        backend: ``"onnxruntime"`` or ``"openvino"`` (see :func:`posekit.runtime.make_session`).
+        backend: ``"onnxruntime"``, ``"openvino"`` or ``"auto"`` (see :func:`posekit.runtime.make_session`).
+        spinning: let idle intra-op threads busy-wait (see :func:`posekit.runtime.make_session`).
     """
 
     def __init__(
@@ -42,13 +43,16 @@ class OnnxPoseModel:
         output_name: str | None = None,
         num_threads: int | None = None,
         backend: str = "onnxruntime",
+        spinning: bool = False,
     ) -> None:
-        self.session = make_session(path, num_threads, backend=backend)
+        self.session = make_session(path, num_threads, backend=backend, spinning=spinning)
         self.name = "<in-memory>" if isinstance(path, bytes) else Path(path).name
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.spec = spec or self._spec_from_file(inp.shape)
         self.fixed_batch = isinstance(inp.shape[0], int)
+        #: ONNX Runtime runs concurrent calls of one session in parallel (OpenVINO's are serialised).
+        self.concurrent_runs = type(self.session).__module__.startswith("onnxruntime")
         self.output_name = output_name or self._pick_output()
 
     def _spec_from_file(self, input_shape: list) -> PoseModelSpec:

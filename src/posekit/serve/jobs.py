@@ -368,7 +368,8 @@ class JobManager:
             jsonl = stack.enter_context(JsonlWriter(job.folder / "results.jsonl"))
             job.results_path = jsonl.path
             items = stack.enter_context(contextlib.closing(
-                stream_frames(processor, job.input_path, prefetch=4, max_frames=job.max_frames)))
+                # one worker: the server's own pool is its parallelism (this estimator is one of its workers)
+                stream_frames(processor, job.input_path, prefetch=4, max_frames=job.max_frames, workers=1)))
             for frame, poses in items:
                 if job.cancel.is_set():
                     job.status = "cancelled"

@@ -11,9 +11,10 @@ after they finish.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from posekit.engine import plan_engine
 
 __all__ = ["ServeSettings", "MB", "API_KEY_ENV"]
 
@@ -34,8 +35,10 @@ class ServeSettings:
         preset: the :mod:`posekit.presets` configuration each worker builds.
         models_dir: folder with the model files (None: ``POSEKIT_MODELS`` or the user cache).
         workers: inference threads, each with its own :class:`~posekit.pipeline.PoseEstimator`
-            (its own ONNX Runtime sessions).
-        threads_per_worker: intra-op threads of each worker's sessions (None: cores // workers, at least 1).
+            (its own ONNX Runtime sessions). None: the parallel engine's plan
+            (:func:`posekit.engine.plan_engine`: one single-threaded worker per CPU, the measured
+            best throughput on 2 cores), resolved when the settings are made.
+        threads_per_worker: intra-op threads of each worker's sessions (None: CPUs // workers, at least 1).
         queue_size: images admitted beyond the ``workers`` being processed; one more is refused
             with 503 and ``Retry-After`` before its body is read.
         request_timeout: seconds a request may take from its first byte to its answer:
@@ -60,7 +63,7 @@ class ServeSettings:
     port: int = 8000
     preset: str = "balanced"
     models_dir: str | None = None
-    workers: int = 1
+    workers: int | None = None
     threads_per_worker: int | None = None
     queue_size: int = 8
     request_timeout: float = 30.0
@@ -79,6 +82,10 @@ class ServeSettings:
     render_quality: int = 90
 
     def __post_init__(self) -> None:
+        if self.threads_per_worker is not None and self.threads_per_worker < 1:
+            raise ValueError(f"threads_per_worker must be >= 1, got {self.threads_per_worker}")
+        if self.workers is None:  # frozen: the plan is resolved once, here
+            object.__setattr__(self, "workers", plan_engine(None, self.threads_per_worker).workers)
         positive = ("workers", "max_upload_bytes", "max_pixels", "max_video_bytes", "max_finished_jobs")
         for name in positive:
             if int(getattr(self, name)) < 1:
@@ -89,8 +96,6 @@ class ServeSettings:
         for name in ("request_timeout", "max_video_seconds", "video_upload_timeout", "job_timeout", "job_ttl"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.threads_per_worker is not None and self.threads_per_worker < 1:
-            raise ValueError(f"threads_per_worker must be >= 1, got {self.threads_per_worker}")
         if not 1 <= self.render_quality <= 100:
             raise ValueError(f"render_quality must be in 1..100, got {self.render_quality}")
         if self.api_key is not None and not self.api_key.strip():
@@ -98,10 +103,8 @@ class ServeSettings:
 
     @property
     def threads(self) -> int:
-        """Intra-op threads per worker: ``threads_per_worker`` or cores // workers (at least 1)."""
-        if self.threads_per_worker is not None:
-            return self.threads_per_worker
-        return max(1, (os.cpu_count() or 1) // self.workers)
+        """Intra-op threads per worker: ``threads_per_worker`` or CPUs // workers (at least 1)."""
+        return plan_engine(self.workers, self.threads_per_worker).threads
 
     @property
     def capacity(self) -> int:

@@ -109,6 +109,8 @@ def run_video(
     prefetch: int = 8,
     fps: float | None = None,
     max_frames: int | None = None,
+    workers: int | None = None,
+    threads: int | None = None,
     ignore_orientation: bool = False,
     draw_pose_thresh: float = DEFAULT_POSE_THRESH,
     draw_keypoint_thresh: float = DEFAULT_KEYPOINT_THRESH,
@@ -131,6 +133,8 @@ def run_video(
         prefetch: frames decoded ahead in a background thread.
         fps: frame rate of image sequences (timestamps, rendered video).
         max_frames: stop after this many frames.
+        workers, threads: the parallel engine (:func:`~posekit.video.stream.stream_frames`: detection
+            frames run ahead on estimator replicas; ``workers=1``: the serial loop).
         ignore_orientation: image sequences: keep each file's stored pixels,
             ignoring its EXIF orientation (``--ignore-exif``).
         draw_pose_thresh: rendered video: draw only poses scored at least this
@@ -175,7 +179,8 @@ def run_video(
         if progress:
             stack.enter_context(logging_redirect_tqdm())
         items = stack.enter_context(contextlib.closing(
-            stream_frames(processor, src, prefetch=prefetch, max_frames=max_frames)))
+            stream_frames(processor, src, prefetch=prefetch, max_frames=max_frames, workers=workers,
+                          threads=threads)))
         start = time.perf_counter()
         try:
             for frame, poses in items:

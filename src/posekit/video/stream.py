@@ -37,7 +37,9 @@ differs from the previous one is always a detection frame.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any, Iterator, Protocol
 
@@ -52,8 +54,8 @@ from posekit.video.smoothing import OneEuroConfig, PoseSmoother
 from posekit.video.sources import Frame, open_source
 from posekit.video.tracker import PoseTracker, TrackerConfig, pose_boxes, pose_confidence
 
-__all__ = ["Estimator", "StreamConfig", "FramePoseProcessor", "stream_frames", "stream_poses",
-           "propagation_boxes", "suppress_duplicates", "duplicate_areas"]
+__all__ = ["Estimator", "StreamConfig", "DetectionSchedule", "FramePoseProcessor", "detection_poses",
+           "stream_frames", "stream_poses", "propagation_boxes", "suppress_duplicates", "duplicate_areas"]
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +193,35 @@ def propagation_boxes(poses: Poses, image_shape: tuple[int, int], config: Stream
     return clip_boxes(center_scale_to_box(centers, sizes), image_shape[:2])
 
 
+class DetectionSchedule:
+    """Which processed frames are detection frames: every ``detect_every``-th, the first one, and
+    any frame whose size differs from the previous frame's.
+
+    Fed each processed frame's shape in order (:meth:`next`); the rule depends on nothing
+    else, so the pipelined loop of :func:`stream_frames` can tell ahead which frames the
+    detector needs (the frames in between depend on the previous frame's poses).
+    """
+
+    def __init__(self, detect_every: int = 1) -> None:
+        if int(detect_every) < 1:
+            raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+        self.detect_every = int(detect_every)
+        self._count = 0
+        self._shape: tuple[int, ...] | None = None
+
+    def next(self, shape: tuple[int, ...]) -> bool:
+        """True if the next frame, of ``shape``, is a detection frame (and count it)."""
+        detect = self._count % self.detect_every == 0 or self._shape is None or self._shape != tuple(shape)
+        self._count += 1
+        self._shape = tuple(shape)
+        return detect
+
+    @property
+    def count(self) -> int:
+        """Frames scheduled so far."""
+        return self._count
+
+
 class FramePoseProcessor:
     """Per-frame logic of the stream: detect or propagate, track, smooth.
 
@@ -215,8 +246,7 @@ class FramePoseProcessor:
         smoothing: OneEuroConfig | None = None,
         config: StreamConfig | None = None,
     ) -> None:
-        if int(detect_every) < 1:
-            raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+        self.schedule = DetectionSchedule(detect_every)
         self.estimator = estimator
         self.detect_every = int(detect_every)
         self.config = config or StreamConfig()
@@ -230,23 +260,21 @@ class FramePoseProcessor:
         self.smoother = PoseSmoother(smoothing) if smoothing is not None and track else None
         if smoothing is not None and not track:
             log.warning("smoothing needs tracking (per-track filters); smoothing disabled")
-        self._count = 0
         self._previous: Poses | None = None  # raw (unsmoothed) poses of the last frame
-        self._shape: tuple[int, ...] | None = None
         self.detections_run = 0
 
-    def process(self, index: int, time: float, image: np.ndarray) -> Poses:
-        """Poses of one frame (``image`` BGR ``(H, W, 3)``), with track ids when tracking."""
-        detect = (
-            self._count % self.detect_every == 0
-            or self._previous is None
-            or self._shape != image.shape
-        )
-        self._count += 1
-        self._shape = image.shape
+    def process(self, index: int, time: float, image: np.ndarray, detected: Poses | None = None) -> Poses:
+        """Poses of one frame (``image`` BGR ``(H, W, 3)``), with track ids when tracking.
+
+        ``detected``: the frame's poses from the detector and the pose network, computed
+        ahead (:func:`detection_poses`) by the pipelined loop of :func:`stream_frames`; only for
+        a detection frame of :attr:`schedule`.
+        """
+        detect = self.schedule.next(image.shape)
+        if detected is not None and not detect:
+            raise ValueError(f"frame {index} is not a detection frame of this stream's schedule")
         if detect:
-            boxes, scores = self.estimator.detect(image)
-            poses = self.estimator.estimate(image, boxes, scores)
+            poses = detected if detected is not None else detection_poses(self.estimator, image)
             self.detections_run += 1
         else:
             poses = self._propagate(image)  # carries the ids of the tracks it continues
@@ -281,7 +309,13 @@ class FramePoseProcessor:
 
     @property
     def frames_processed(self) -> int:
-        return self._count
+        return self.schedule.count
+
+
+def detection_poses(estimator: Estimator, image: np.ndarray) -> Poses:
+    """The poses of a detection frame: the detector's boxes through the pose network."""
+    boxes, scores = estimator.detect(image)
+    return estimator.estimate(image, boxes, scores)
 
 
 def stream_frames(
@@ -291,11 +325,24 @@ def stream_frames(
     prefetch: int = 8,
     fps: float | None = None,
     max_frames: int | None = None,
+    workers: int | None = None,
+    threads: int | None = None,
 ) -> Iterator[tuple[Frame, Poses]]:
     """The frame loop of the stream: each decoded frame with its poses.
 
     :func:`stream_poses` and :func:`posekit.video.run.run_video` (which also
     needs the images and ``processor``'s counters) both run this loop.
+
+    With more than one worker (:func:`posekit.engine.plan_engine`) and an
+    estimator that can be replicated, the loop is pipelined: the detection
+    frames of the schedule (detector + pose network, which need nothing from
+    earlier frames) run ahead on replicas of the estimator while this thread
+    propagates the poses of the frames in between and tracks every frame in
+    order. Results are the same as the serial loop's. Replicas: all workers with
+    ``detect_every=1``, all but one otherwise (this thread's propagation takes the
+    last one; ``processor.estimator`` should then have ``threads``-thread sessions,
+    and the crops of a propagated frame run on ``workers`` threads at once,
+    :meth:`~posekit.pipeline.PoseEstimator.parallel_crops`).
 
     Args:
         processor: the per-frame logic (detection / propagation, tracking,
@@ -306,6 +353,8 @@ def stream_frames(
         prefetch: frames decoded ahead in a background thread (0: no thread).
         fps: frame rate for image folders.
         max_frames: stop after this many frames.
+        workers: the engine's workers (``None``: one per CPU; 1: the serial loop).
+        threads: intra-op threads of each replica's sessions.
 
     Yields:
         ``(frame, poses)``: the :class:`~posekit.video.sources.Frame`
@@ -313,18 +362,65 @@ def stream_frames(
         Closing the generator (or breaking out of the loop) stops the decoder
         thread and releases the source.
     """
+    from posekit.engine import EnginePlan, ReplicaPool, plan_engine
+
+    plan = plan_engine(workers, threads)
+    estimator = processor.estimator
+    pipelined = plan.parallel and getattr(estimator, "replicable", False)
     src = open_source(source, fps=fps)
     frames = prefetch_iter(src, prefetch)
+    if max_frames is not None:
+        frames_in = (frame for n, frame in zip(range(max_frames), frames))
+    else:
+        frames_in = iter(frames)
+    pool = None
     try:
-        for n, frame in enumerate(frames):
-            if max_frames is not None and n >= max_frames:
-                break
-            yield frame, processor.process(frame.index, frame.time, frame.image)
+        if not pipelined:
+            for frame in frames_in:
+                yield frame, processor.process(frame.index, frame.time, frame.image)
+            return
+        own = processor.detect_every == 1  # no propagation: the estimator can be one of the replicas
+        replicas = estimator.replicas(EnginePlan(plan.workers if own else max(1, plan.workers - 1), plan.threads),
+                                      include_self=own)
+        pool = ReplicaPool(replicas)
+        try:
+            # the propagated frames go one after the other: their crops use every worker's core
+            with contextlib.nullcontext() if own else estimator.parallel_crops(plan.workers):
+                yield from _pipelined(processor, frames_in, pool,
+                                      ahead=max(2 * len(replicas), processor.detect_every + 1))
+        finally:
+            pool.close()
+            estimator.gather_stats(replicas)
     finally:
         close = getattr(frames, "close", None)
         if close is not None:
             close()
         src.close()
+
+
+def _pipelined(processor: FramePoseProcessor, frames: Iterator[Frame], pool: Any, ahead: int
+               ) -> Iterator[tuple[Frame, Poses]]:
+    """Detection frames submitted to ``pool`` as they are decoded, at most ``ahead`` frames held;
+    every frame finished by ``processor`` in order."""
+    schedule = DetectionSchedule(processor.detect_every)  # the processor's rule, fed the same frames
+    window: deque[tuple[Frame, Any]] = deque()
+
+    def finish(frame: Frame, future: Any) -> tuple[Frame, Poses]:
+        detected = future.result() if future is not None else None
+        return frame, processor.process(frame.index, frame.time, frame.image, detected=detected)
+
+    try:
+        for frame in frames:
+            detect = schedule.next(frame.image.shape)
+            window.append((frame, pool.submit(detection_poses, frame.image) if detect else None))
+            while len(window) > ahead:
+                yield finish(*window.popleft())
+        while window:
+            yield finish(*window.popleft())
+    finally:
+        for _, future in window:
+            if future is not None:
+                future.cancel()
 
 
 def stream_poses(
@@ -339,6 +435,8 @@ def stream_poses(
     config: StreamConfig | None = None,
     fps: float | None = None,
     max_frames: int | None = None,
+    workers: int | None = None,
+    threads: int | None = None,
 ) -> Iterator[tuple[int, float, Poses]]:
     """Poses frame by frame, with track ids, in constant memory.
 
@@ -356,6 +454,7 @@ def stream_poses(
         config: duplicate suppression and propagation between detection frames.
         fps: frame rate for image folders.
         max_frames: stop after this many frames.
+        workers, threads: the parallel engine (see :func:`stream_frames`; ``workers=1``: serial).
 
     Yields:
         ``(index, time_seconds, poses)`` for each decoded frame. ``index`` is
@@ -367,7 +466,8 @@ def stream_poses(
         estimator, detect_every=detect_every, tracker_config=tracker_config, track=track,
         smoothing=smoothing, config=config,
     )
-    items = stream_frames(processor, source, prefetch=prefetch, fps=fps, max_frames=max_frames)
+    items = stream_frames(processor, source, prefetch=prefetch, fps=fps, max_frames=max_frames, workers=workers,
+                          threads=threads)
     try:
         for frame, poses in items:
             yield frame.index, frame.time, poses
