@@ -131,7 +131,9 @@ def test_package_files_are_hashed_once_per_process(no_models_dir, models_dir, mo
         calls.append(path)
         return sha256_file(path)
 
-    monkeypatch.setattr(catalog, "sha256_file", counting)
+    import posekit.io
+
+    monkeypatch.setattr(posekit.io, "sha256_file", counting)  # under the cached posekit.io.file_sha256
     for _ in range(3):
         assert catalog.model_file_path(entry.name) == fake / entry.file.package_name
     assert len(calls) == 1

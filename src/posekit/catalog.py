@@ -37,7 +37,6 @@ Pure data plus file lookup: imports only :mod:`posekit.spec` and :mod:`posekit.i
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from posekit.io import sha256_file, user_cache_dir
+from posekit.io import file_sha256, user_cache_dir
 from posekit.spec import (
     ALPHAPOSE_MEAN,
     ALPHAPOSE_STD,
@@ -530,19 +529,6 @@ def _describe(file: ModelFile, directory: Path) -> str:
         f"expected file {file.name!r} (sha256 {file.sha256 or 'unknown'}) in models directory {str(directory)!r}"
         f"{packaged}; download URL: {url}; source: {file.source}; licence: {file.licence}"
     )
-
-
-@functools.lru_cache(maxsize=None)
-def _digest(path: str, size: int, mtime_ns: int, inode: int) -> str:
-    """sha256 of a file, computed once per process for each (path, size, mtime, inode)."""
-    return sha256_file(path)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of ``path``; an unchanged file (same size, mtime and inode) is hashed once per process."""
-    path = Path(path).resolve()
-    st = path.stat()
-    return _digest(str(path), st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 def _verify(path: Path, file: ModelFile, label: str, hint: str) -> None:

@@ -24,6 +24,7 @@ CLI, training, video and any service can share it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import hashlib
 import json
@@ -42,6 +43,7 @@ import numpy as np
 __all__ = [
     "ImageReadError",
     "user_cache_dir",
+    "file_sha256",
     "IMAGE_EXTENSIONS",
     "read_image",
     "decode_image",
@@ -602,6 +604,20 @@ def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
         for chunk in iter(lambda: f.read(chunk_size), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def _digest(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    return sha256_file(path)
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """:func:`sha256_file`, computed once per process for an unchanged file (same path, size, mtime
+    and inode): model files are checked by the catalogue and keyed by the runtime choice, once each
+    for every replica's sessions."""
+    path = Path(path).resolve()
+    st = path.stat()
+    return _digest(str(path), st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 # ----------------------------------------------------------------------------- atomic writes

@@ -165,6 +165,7 @@ def make_session(
         raise RuntimeError(f"cannot load ONNX model {_where(source)}: {exc}") from exc
 
 
+@functools.lru_cache(maxsize=1)
 def machine_key() -> str:
     """What a speed measurement depends on besides the model: CPU, core count, backend versions."""
     cpu = platform.processor() or ""
@@ -197,9 +198,9 @@ def choose_backend(source: str | os.PathLike | bytes, *, cache_file: str | os.Pa
     """
     if importlib.util.find_spec("openvino") is None:
         return "onnxruntime"
-    from posekit.io import atomic_write_json, sha256_file, user_cache_dir
+    from posekit.io import atomic_write_json, file_sha256, user_cache_dir
 
-    digest = hashlib.sha256(source).hexdigest() if isinstance(source, bytes) else sha256_file(source)
+    digest = hashlib.sha256(source).hexdigest() if isinstance(source, bytes) else file_sha256(source)
     key = digest
     path = Path(cache_file) if cache_file is not None else user_cache_dir() / CHOICES_FILE
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -180,13 +180,19 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-def _run_video(args: argparse.Namespace, source: str, out: Path) -> int:
+def _plan(args: argparse.Namespace):
+    """The engine's plan of ``--workers`` / ``--threads``, written back into ``args``: the estimator built
+    from the options gets the plan's threads, so that it is one of the engine's workers (images) or
+    works beside them at the same thread count (the propagated frames of a video)."""
     from posekit.engine import plan_engine
 
     plan = plan_engine(args.workers, args.threads)
-    # The estimator propagates poses between detection frames beside the engine's replicas: same threads.
     args.workers, args.threads = plan.workers, plan.threads
+    return plan
 
+
+def _run_video(args: argparse.Namespace, source: str, out: Path) -> int:
+    _plan(args)
     return run_video_from_args(args, estimator_from_args(args), source, out)
 
 
@@ -209,10 +215,7 @@ def _engine(args: argparse.Namespace):
     if args.engine == "ray":
         return RayEngine(estimator_kwargs(args), actors=args.actors, cpus_per_actor=args.cpus_per_actor,
                          address=args.ray_address, batch_size=args.ray_batch_size)
-    from posekit.engine import plan_engine
-
-    plan = plan_engine(args.workers, args.threads)
-    args.threads = plan.threads  # the estimator built from the options is one of the engine's workers
+    plan = _plan(args)
     return LocalEngine(lambda: estimator_from_args(args), workers=plan.workers, threads=plan.threads)
 
 

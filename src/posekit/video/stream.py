@@ -38,8 +38,8 @@ differs from the previous one is always a detection frame.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
-from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any, Iterator, Protocol
 
@@ -369,11 +369,7 @@ def stream_frames(
     pipelined = plan.parallel and getattr(estimator, "replicable", False)
     src = open_source(source, fps=fps)
     frames = prefetch_iter(src, prefetch)
-    if max_frames is not None:
-        frames_in = (frame for n, frame in zip(range(max_frames), frames))
-    else:
-        frames_in = iter(frames)
-    pool = None
+    frames_in = itertools.islice(frames, max_frames)  # at most max_frames frames (None: all)
     try:
         if not pipelined:
             for frame in frames_in:
@@ -382,12 +378,12 @@ def stream_frames(
         own = processor.detect_every == 1  # no propagation: the estimator can be one of the replicas
         replicas = estimator.replicas(EnginePlan(plan.workers if own else max(1, plan.workers - 1), plan.threads),
                                       include_self=own)
-        pool = ReplicaPool(replicas)
+        # frames held at most: the next detection frame is submitted while this one's followers are propagated
+        pool = ReplicaPool(replicas, max_in_flight=max(2 * len(replicas), processor.detect_every + 1))
         try:
             # the propagated frames go one after the other: their crops use every worker's core
             with contextlib.nullcontext() if own else estimator.parallel_crops(plan.workers):
-                yield from _pipelined(processor, frames_in, pool,
-                                      ahead=max(2 * len(replicas), processor.detect_every + 1))
+                yield from _pipelined(processor, frames_in, pool)
         finally:
             pool.close()
             estimator.gather_stats(replicas)
@@ -398,29 +394,18 @@ def stream_frames(
         src.close()
 
 
-def _pipelined(processor: FramePoseProcessor, frames: Iterator[Frame], pool: Any, ahead: int
-               ) -> Iterator[tuple[Frame, Poses]]:
-    """Detection frames submitted to ``pool`` as they are decoded, at most ``ahead`` frames held;
-    every frame finished by ``processor`` in order."""
+def _pipelined(processor: FramePoseProcessor, frames: Iterator[Frame], pool: Any) -> Iterator[tuple[Frame, Poses]]:
+    """Detection frames run on ``pool``'s replicas as they are decoded (:meth:`ReplicaPool.map
+    <posekit.engine.ReplicaPool.map>`, in order, bounded); every frame finished by ``processor`` here."""
     schedule = DetectionSchedule(processor.detect_every)  # the processor's rule, fed the same frames
-    window: deque[tuple[Frame, Any]] = deque()
 
-    def finish(frame: Frame, future: Any) -> tuple[Frame, Poses]:
-        detected = future.result() if future is not None else None
-        return frame, processor.process(frame.index, frame.time, frame.image, detected=detected)
+    def ahead(estimator: Estimator, item: tuple[Frame, bool]) -> tuple[Frame, Poses | None]:
+        frame, detect = item
+        return frame, detection_poses(estimator, frame.image) if detect else None
 
-    try:
-        for frame in frames:
-            detect = schedule.next(frame.image.shape)
-            window.append((frame, pool.submit(detection_poses, frame.image) if detect else None))
-            while len(window) > ahead:
-                yield finish(*window.popleft())
-        while window:
-            yield finish(*window.popleft())
-    finally:
-        for _, future in window:
-            if future is not None:
-                future.cancel()
+    scheduled = ((frame, schedule.next(frame.image.shape)) for frame in frames)
+    for frame, detected in pool.map(ahead, scheduled):
+        yield frame, processor.process(frame.index, frame.time, frame.image, detected=detected)
 
 
 def stream_poses(
