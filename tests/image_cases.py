@@ -8,6 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+import testdata
+
 #: name -> expected (H, W) of the images read_image must accept.
 GOOD = {
     "good.jpg": None,  # a copy of a sample photo with a person (size read at build time)
@@ -28,11 +30,14 @@ BAD = {
 }
 
 
-def make_image_folder(folder: Path, samples_dir: Path, bad: bool = True) -> dict[str, tuple[int, int]]:
-    """Write the good (and, with ``bad``, the bad) files; returns the good names with their (H, W)."""
+def make_image_folder(folder: Path, source: Path = testdata.PERSON_IMAGE, bad: bool = True) -> dict[str, tuple[int, int]]:
+    """Write the good (and, with ``bad``, the bad) files; returns the good names with their (H, W).
+
+    ``source`` is the JPEG photo with a person that ``good.jpg`` copies and the broken files are cut from.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(samples_dir / "person.jpg", folder / "good.jpg")
-    photo = cv2.imread(str(samples_dir / "person.jpg"))
+    shutil.copyfile(source, folder / "good.jpg")
+    photo = cv2.imread(str(source))
     cv2.imwrite(str(folder / "deep16.png"), np.full((30, 40, 3), 0x1234, np.uint16))
     rgba = np.zeros((20, 24, 4), np.uint8)
     rgba[:] = (10, 20, 30, 40)
@@ -48,7 +53,7 @@ def make_image_folder(folder: Path, samples_dir: Path, bad: bool = True) -> dict
         header = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
         noise = rng.integers(0, 256, 3000, dtype=np.uint8).tobytes().replace(b"\xff\xd9", b"\x00\x00")
         (folder / "corrupt.jpg").write_bytes(header + noise + b"\xff\xd9")
-        jpeg = (samples_dir / "person.jpg").read_bytes()
+        jpeg = source.read_bytes()
         (folder / "cut.jpg").write_bytes(jpeg[: len(jpeg) // 2])
         ok, png = cv2.imencode(".png", photo)
         assert ok

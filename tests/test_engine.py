@@ -12,6 +12,8 @@ import pytest
 from posekit.engine import EnginePlan, ReplicaPool, available_cpus, plan_engine
 from posekit.pipeline import PoseEstimator
 
+import testdata
+
 # ----------------------------------------------------------------------------- plan
 
 
@@ -105,10 +107,10 @@ def _same(a, b) -> bool:
 
 
 @pytest.fixture(scope="module")
-def mixed_files(coco_dev, tmp_path_factory) -> list[Path]:
-    """Dev images with bad files interleaved (corrupt JPEG, text, empty, missing)."""
+def mixed_files(coco_subset, tmp_path_factory) -> list[Path]:
+    """COCO images with bad files interleaved (corrupt JPEG, text, empty, missing)."""
     tmp = tmp_path_factory.mktemp("mixed")
-    good = sorted((coco_dev / "images").glob("*.jpg"))[:14]
+    good = sorted((coco_subset / "images").glob("*.jpg"))[:14]
     corrupt = tmp / "corrupt.jpg"
     corrupt.write_bytes(good[0].read_bytes()[:300])
     text = tmp / "notes.png"
@@ -126,10 +128,10 @@ def mixed_files(coco_dev, tmp_path_factory) -> list[Path]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", ["fast", "balanced"])
-def test_engine_results_equal_the_serial_path_image_by_image(preset, models_dir, mixed_files):
+def test_engine_results_equal_the_serial_path_image_by_image(preset, mixed_files):
     """The engine (2 single-threaded replicas) gives exactly the poses of the serial path, in order,
     with the bad files' errors at their places; the serial path runs the estimator's own 2-thread sessions."""
-    est = PoseEstimator.from_preset(preset, models_dir=models_dir, num_threads=2)
+    est = PoseEstimator.from_preset(preset, num_threads=2)
     serial = list(est.predict_files(mixed_files, workers=1))
     est.timer.reset()
     est.crops_run = 0
@@ -147,27 +149,28 @@ def test_engine_results_equal_the_serial_path_image_by_image(preset, models_dir,
     assert all(_same(a, b) for a, b in zip(serial[:5], again))
 
 
-def test_engine_falls_back_to_serial_for_ready_made_models(models_dir, shared_dir):
+def test_engine_falls_back_to_serial_for_ready_made_models():
     """A detector given as a callable may not be thread-safe: one worker, same results."""
+    from posekit.catalog import package_weights_dir
     from posekit.factory import build_pose_model
 
-    pose = build_pose_model(str(models_dir / "pp-tinypose/pp-tinypose-128x96.onnx"), num_threads=1)
+    pose = build_pose_model(str(package_weights_dir() / "pp-tinypose-128x96.onnx"), num_threads=1)
     one_box = lambda image: (np.array([[10.0, 10.0, 60.0, 120.0]]), np.array([0.9]))  # noqa: E731
     est = PoseEstimator(one_box, pose, flip_test=False)
     assert not est.replicable
     with pytest.raises(ValueError):
         est.replicate(1)
-    paths = [shared_dir / "data" / "samples" / n for n in ("person.jpg", "kite.jpg")]
+    paths = [testdata.PERSON_IMAGE, testdata.BASKETBALL]
     results = list(est.predict_files(paths, workers=2))
     assert [len(r.poses) for r in results] == [1, 1]
 
 
-def test_parallel_crops_give_the_same_poses(models_dir, coco_dev):
+def test_parallel_crops_give_the_same_poses(coco_subset):
     """One image's crop calls on two threads at once (the propagated frames of a stream): same poses."""
     import cv2
 
-    est = PoseEstimator.from_preset("balanced", models_dir=models_dir, num_threads=1)
-    images = [cv2.imread(str(p)) for p in sorted((coco_dev / "images").glob("*.jpg"))[:6]]
+    est = PoseEstimator.from_preset("balanced", num_threads=1)
+    images = [cv2.imread(str(p)) for p in sorted((coco_subset / "images").glob("*.jpg"))[:6]]
     alone = [est(im) for im in images]
     with est.parallel_crops(2):
         assert est._crop_pool is not None

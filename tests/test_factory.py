@@ -7,6 +7,8 @@ import pytest
 from posekit.factory import build_pose_model
 from posekit.pose.onnx_model import OnnxPoseModel
 
+import testdata
+
 
 class _Model:
     spec = object()
@@ -20,14 +22,14 @@ def test_objects_pass_through():
     assert build_pose_model(m) is m
 
 
-def test_registered_onnx_pose_model_with_output_choice(models_dir):
-    m = build_pose_model("movenet_lightning", models_dir=models_dir, output="keypoints", num_threads=1)
+def test_registered_onnx_pose_model_with_output_choice(contract_catalog):
+    m = build_pose_model("movenet_lightning", models_dir=contract_catalog, output="keypoints", num_threads=1)
     assert isinstance(m, OnnxPoseModel)
     assert m.spec.output == "keypoints" and m.spec.input_size == (192, 192) and m.spec.dtype == "int32"
 
 
-def test_onnx_path_gets_hrnet_default_spec(models_dir):
-    m = build_pose_model(str(models_dir / "test-only" / "ultralight-simplepose-256x192.onnx"), num_threads=1)
+def test_onnx_path_gets_hrnet_default_spec(contract_models):
+    m = build_pose_model(str(contract_models / testdata.HEATMAP_NET), num_threads=1)
     assert m.spec.input_size == (192, 256) and m.spec.decode == "hrnet"
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import testdata
 from image_cases import BAD, make_image_folder
 
 from posekit.io import (
@@ -31,15 +32,16 @@ from posekit.io import (
     sha256_file,
     sniff_video,
 )
+from posekit.runtime import Device
 from posekit.schema import COCO17
 from posekit.structures import Poses
 from posekit.timing import StageTimer
 
 
 @pytest.fixture(scope="module")
-def image_folder(tmp_path_factory, shared_dir) -> tuple[Path, dict]:
+def image_folder(tmp_path_factory) -> tuple[Path, dict]:
     folder = tmp_path_factory.mktemp("images")
-    good = make_image_folder(folder, shared_dir / "data" / "samples")
+    good = make_image_folder(folder)
     return folder, good
 
 
@@ -323,6 +325,8 @@ class _RecordingEstimator:
 
     #: a stand-in cannot build replicas: the engine runs it on the one-worker path
     replicable = False
+    #: and runs on the CPU: the CPU plan
+    device = Device.parse("cpu")
 
     def predict_files(self, paths, *, prefetch: int = 4, ignore_orientation: bool = False, workers=None,
                       threads=None):
@@ -337,9 +341,7 @@ class _RecordingEstimator:
 
 
 @pytest.mark.parametrize("ignore", [False, True])
-def test_exif_rotated_photo_same_frame_in_predict_frames_and_training(
-    tmp_path, shared_dir, monkeypatch, ignore
-):
+def test_exif_rotated_photo_same_frame_in_predict_frames_and_training(tmp_path, monkeypatch, ignore):
     """The same EXIF-rotated photo is the same image through `posekit predict` on a folder,
     a frame-folder source and the training datasets (orientation applied by default,
     stored pixels with --ignore-exif / ignore_orientation / data.ignore_exif)."""
@@ -350,7 +352,7 @@ def test_exif_rotated_photo_same_frame_in_predict_frames_and_training(
     from posekit.train.dataset import KeypointDataset, PersonCropDataset, PersonRecord
     from posekit.video.sources import ImageFolderSource, open_source
 
-    jpeg = (shared_dir / "data" / "samples" / "person.jpg").read_bytes()
+    jpeg = testdata.PERSON_IMAGE.read_bytes()
     stored_hw = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape[:2]
     assert stored_hw[0] != stored_hw[1]
     folder = tmp_path / "photos"

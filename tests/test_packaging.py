@@ -22,6 +22,8 @@ import pytest
 from posekit import catalog
 from posekit.io import sha256_file
 
+import testdata
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "examples" / "basketball1.png"
 PACKAGED = [e for e in catalog.list_entries() if e.file.packaged]
@@ -68,13 +70,20 @@ def no_models_dir(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.fixture
+def managed_dir(tmp_path) -> Path:
+    """A models folder of the user's: the packaged files copied under their catalogue names."""
+    return testdata.copy_packaged(tmp_path / "managed")
+
+
 def _fake_package(monkeypatch, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     monkeypatch.setattr(catalog, "package_weights_dir", lambda: folder)
     return folder
 
 
-def test_lookup_order_models_dir_then_package_then_cache(no_models_dir, models_dir, monkeypatch):
+def test_lookup_order_models_dir_then_package_then_cache(no_models_dir, managed_dir, monkeypatch):
+    models_dir = managed_dir
     entry = catalog.get("pp_tinypose_128x96")
     where, path = catalog.locate(entry.file)
     assert where == "package" and path == catalog.package_weights_dir() / "pp-tinypose-128x96.onnx"
@@ -121,7 +130,8 @@ def test_corrupt_package_copy_is_refused(no_models_dir, monkeypatch):
     assert not catalog.default_models_dir().exists()
 
 
-def test_package_files_are_hashed_once_per_process(no_models_dir, models_dir, monkeypatch):
+def test_package_files_are_hashed_once_per_process(no_models_dir, managed_dir, monkeypatch):
+    models_dir = managed_dir
     entry = catalog.get("picodet_s_192")
     fake = _fake_package(monkeypatch, no_models_dir / "pkg")
     shutil.copyfile(models_dir / entry.file.name, fake / entry.file.package_name)

@@ -17,6 +17,8 @@ from posekit.io import find_images, sha256_file
 from posekit.runtime import make_session
 from posekit.spec import DetectorSpec, PoseModelSpec
 
+import testdata
+
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime.quantization")
 
@@ -24,19 +26,29 @@ SMALL_MODEL = "test-only/ultralight-simplepose-256x192.onnx"  # opset 8, HRNet c
 SPEC = PoseModelSpec(input_size=(192, 256))
 
 
-@pytest.fixture(scope="module")
-def dev(coco_dev: Path) -> tuple[list[Path], Path]:
-    images = find_images([coco_dev / "images"])
-    return images, coco_dev / "person_keypoints.json"
+@pytest.fixture(scope="module", params=["synthetic", pytest.param("test-only", marks=pytest.mark.shared_data)])
+def source(request: pytest.FixtureRequest, contract_models: Path) -> tuple[str, Path, Path]:
+    """``(kind, model file, COCO folder)``: the synthetic HRNet-contract network (opset 13) with the repository's
+    COCO images, or the real test-only network (opset 8) with the 300-image dev set."""
+    if request.param == "synthetic":
+        return "synthetic", contract_models / testdata.HEATMAP_NET, testdata.COCO
+    return "test-only", request.getfixturevalue("models_dir") / SMALL_MODEL, request.getfixturevalue("coco_dev")
 
 
 @pytest.fixture(scope="module")
-def quantized(tmp_path_factory, models_dir: Path, dev) -> tuple[Path, Path]:
+def dev(source) -> tuple[list[Path], Path]:
+    _, _, coco = source
+    images = find_images([coco / "images"])
+    return images, coco / "person_keypoints.json"
+
+
+@pytest.fixture(scope="module")
+def quantized(tmp_path_factory, source, dev) -> tuple[Path, Path]:
     """The small model copied into a writable folder and quantised beside it (4 calibration images)."""
     images, gt = dev
     folder = tmp_path_factory.mktemp("models")
-    src = folder / Path(SMALL_MODEL).name
-    shutil.copyfile(models_dir / SMALL_MODEL, src)
+    src = folder / "ultralight-simplepose-256x192.onnx"  # one name for both sources: the paths below check it
+    shutil.copyfile(source[1], src)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
         out = q.quantize_model(src, SPEC, images[:4], gt=gt)
@@ -57,7 +69,7 @@ def test_quantized_file_sits_beside_its_source_with_a_sidecar(quantized) -> None
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
 
 
-def test_quantized_model_runs_close_to_fp32(quantized, dev) -> None:
+def test_quantized_model_runs_close_to_fp32(quantized, dev, source) -> None:
     src, out = quantized
     images, gt = dev
     x = np.concatenate(list(q.calibration_inputs(SPEC, images[4:12], gt_boxes=q.load_gt_boxes(gt),
@@ -67,13 +79,18 @@ def test_quantized_model_runs_close_to_fp32(quantized, dev) -> None:
     a = np.concatenate([fp32.run(None, {name: x[i : i + 1]})[0] for i in range(len(x))])
     b = np.concatenate([int8.run(None, {name: x[i : i + 1]})[0] for i in range(len(x))])
     assert a.shape == b.shape == (len(x), 17, 64, 48)
-    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.8  # measured 0.91
+    # bounds per source: (correlation, median and mean peak distance in heatmap pixels)
+    min_corr, max_median, max_mean = {
+        "test-only": (0.8, 2.0, 2.5),  # measured 0.91, 1.0, 1.0
+        "synthetic": (0.99, 1.0, 2.0),  # measured 0.9998, 0.0, 0.82 (8 crops of the repository's images)
+    }[source[0]]
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > min_corr
     ca, scores = get_max_preds(a)
     cb, _ = get_max_preds(b)
     confident = scores.reshape(len(x), 17) > 0.3
     dist = np.linalg.norm(ca - cb, axis=-1)[confident]  # heatmap pixels
     assert confident.sum() >= 20
-    assert np.median(dist) <= 2 and dist.mean() <= 2.5  # measured 1.0 and 1.0
+    assert np.median(dist) <= max_median and dist.mean() <= max_mean
 
 
 def test_quantized_path_rejects_a_changed_source_or_int8_file(quantized, tmp_path) -> None:
@@ -204,13 +221,13 @@ def test_float_tail_is_what_follows_the_last_conv() -> None:
     assert q._float_tail_nodes(model, include_last_convs=True) == ["pw", "sig"]
 
 
-def test_cli_quantizes_and_checks(models_dir: Path, dev, tmp_path, monkeypatch, capsys) -> None:
+def test_cli_quantizes_and_checks(source, dev, tmp_path, monkeypatch, capsys) -> None:
     from posekit.cli import main
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     images, gt = dev
     src = tmp_path / "simple.onnx"
-    shutil.copyfile(models_dir / SMALL_MODEL, src)
+    shutil.copyfile(source[1], src)
     out = tmp_path / "out" / "simple.int8.onnx"
     argv = ["quantize", str(src), "--images", *map(str, images[:3]), "--gt", str(gt), "--out", str(out), "-q"]
     assert main(argv) == 0

@@ -7,12 +7,15 @@ import json
 import numpy as np
 import pytest
 
+from posekit.catalog import package_weights_dir
 from posekit.io import sha256_file
 from posekit.runtime import make_session
 
+import testdata
 
-def test_session_runs_with_each_option(models_dir):
-    path = models_dir / "movenet-lightning_with_heatmaps.onnx"
+
+def test_session_runs_with_each_option(contract_models):
+    path = contract_models / testdata.CONTRACT_FILES["movenet_lightning"]
     x = np.zeros((1, 192, 192, 3), np.int32)
     outs = []
     for kwargs in ({}, {"spinning": True}, {"optimization": "basic"}):
@@ -33,8 +36,9 @@ def test_errors_name_the_file(tmp_path):
 
 # ---------------------------------------------------------------------- OpenVINO backend
 
-TINYPOSE = "pp-tinypose/pp-tinypose-128x96.onnx"
-PICODET = "picodet-s-pedestrian/picodet_s_192_lcnet_pedestrian.onnx"
+#: The packaged PP-TinyPose 128x96 and PP-PicoDet-S 192 files.
+TINYPOSE = package_weights_dir() / "pp-tinypose-128x96.onnx"
+PICODET = package_weights_dir() / "picodet_s_192_lcnet_pedestrian.onnx"
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +60,8 @@ def _same_interface(ort_session, ov_session):
     assert [o.name for o in ov_session.get_outputs()] == [o.name for o in ort_session.get_outputs()]
 
 
-def test_openvino_matches_onnxruntime_on_tinypose_dynamic_batch(openvino, models_dir):
-    ort_session, ov_session = _both(models_dir / TINYPOSE)
+def test_openvino_matches_onnxruntime_on_tinypose_dynamic_batch(openvino):
+    ort_session, ov_session = _both(TINYPOSE)
     _same_interface(ort_session, ov_session)
     name = ov_session.get_inputs()[0].name
     rng = np.random.default_rng(0)
@@ -77,8 +81,8 @@ def test_openvino_matches_onnxruntime_on_tinypose_dynamic_batch(openvino, models
     np.testing.assert_array_equal(by_name[0], got[0])
 
 
-def test_openvino_matches_onnxruntime_on_picodet(openvino, models_dir):
-    ort_session, ov_session = _both(models_dir / PICODET)
+def test_openvino_matches_onnxruntime_on_picodet(openvino):
+    ort_session, ov_session = _both(PICODET)
     _same_interface(ort_session, ov_session)
     assert [o.name for o in ov_session.get_outputs()] == ["boxes", "scores"]
     rng = np.random.default_rng(1)
@@ -94,9 +98,9 @@ def test_openvino_matches_onnxruntime_on_picodet(openvino, models_dir):
     np.testing.assert_array_equal(scores_only[0], scores)
 
 
-def test_openvino_reads_bytes_and_their_metadata(openvino, models_dir):
+def test_openvino_reads_bytes_and_their_metadata(openvino):
     onnx = pytest.importorskip("onnx")
-    model = onnx.load(str(models_dir / TINYPOSE))
+    model = onnx.load(str(TINYPOSE))
     onnx.helper.set_model_props(model, {"posekit.spec": '{"input_size": [96, 128]}', "note": "ü"})
     data = model.SerializeToString()
     ort_session = make_session(data, 1)
@@ -107,12 +111,12 @@ def test_openvino_reads_bytes_and_their_metadata(openvino, models_dir):
     np.testing.assert_allclose(
         ov_session.run(None, {"image": x})[0], ort_session.run(None, {"image": x})[0], rtol=0, atol=1e-3
     )
-    plain = make_session(models_dir / TINYPOSE, 1, backend="openvino")
+    plain = make_session(TINYPOSE, 1, backend="openvino")
     assert plain.get_modelmeta().custom_metadata_map == {}
 
 
-def test_openvino_runs_movenet_and_checks_feeds_like_onnxruntime(openvino, models_dir):
-    ort_session, ov_session = _both(models_dir / "movenet-lightning_with_heatmaps.onnx")
+def test_openvino_runs_movenet_and_checks_feeds_like_onnxruntime(openvino, contract_models):
+    ort_session, ov_session = _both(contract_models / testdata.CONTRACT_FILES["movenet_lightning"])
     _same_interface(ort_session, ov_session)
     x = np.random.default_rng(3).integers(0, 256, (1, 192, 192, 3)).astype(np.int32)
     for got, expected in zip(ov_session.run(None, {"input:0": x}), ort_session.run(None, {"input:0": x})):
@@ -132,18 +136,18 @@ def test_openvino_errors_name_the_file(openvino, tmp_path):
         make_session(bad, backend="openvino")
 
 
-def test_backend_is_checked_and_a_missing_openvino_says_how_to_install(monkeypatch, models_dir):
+def test_backend_is_checked_and_a_missing_openvino_says_how_to_install(monkeypatch):
     import sys
 
     from posekit import runtime
 
     with pytest.raises(ValueError, match="backend"):
-        make_session(models_dir / TINYPOSE, backend="tensorrt")
+        make_session(TINYPOSE, backend="tensorrt")
     monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino -> ImportError
     runtime._openvino_core.cache_clear()
     try:
         with pytest.raises(ImportError, match=r"pip install 'posekit\[openvino\]'"):
-            make_session(models_dir / TINYPOSE, backend="openvino")
+            make_session(TINYPOSE, backend="openvino")
     finally:
         runtime._openvino_core.cache_clear()
 
@@ -151,10 +155,10 @@ def test_backend_is_checked_and_a_missing_openvino_says_how_to_install(monkeypat
 # ----------------------------------------------------------------------------- backend "auto"
 
 
-def test_auto_measures_once_per_machine_and_model(openvino, models_dir, tmp_path, monkeypatch):
+def test_auto_measures_once_per_machine_and_model(openvino, tmp_path, monkeypatch):
     from posekit import runtime
 
-    path = models_dir / "pp-tinypose" / "pp-tinypose-128x96.onnx"
+    path = TINYPOSE
     cache = tmp_path / "choices.json"
     choice = runtime.choose_backend(path, cache_file=cache, rounds=2)  # a real measurement
     assert choice in ("onnxruntime", "openvino")
@@ -168,7 +172,7 @@ def test_auto_measures_once_per_machine_and_model(openvino, models_dir, tmp_path
     monkeypatch.setattr(runtime, "_time_backends", no_measuring)
     assert runtime.choose_backend(path, cache_file=cache) == choice  # read from the cache
     # another model is another measurement
-    other = models_dir / "pp-tinypose" / "pp-tinypose-256x192.onnx"
+    other = package_weights_dir() / "pp-tinypose-256x192.onnx"
     monkeypatch.setattr(runtime, "_time_backends", lambda *a: {"onnxruntime": 10.0, "openvino": 8.0})
     assert runtime.choose_backend(other, cache_file=cache) == "openvino"  # 1.25x >= AUTO_MIN_SPEEDUP
     # a damaged cache is measured again, not an error
@@ -177,7 +181,7 @@ def test_auto_measures_once_per_machine_and_model(openvino, models_dir, tmp_path
     assert runtime.choose_backend(other, cache_file=cache) == "onnxruntime"  # 1.05x: not worth it
 
 
-def test_auto_without_openvino_is_onnxruntime(monkeypatch, models_dir, tmp_path):
+def test_auto_without_openvino_is_onnxruntime(monkeypatch, tmp_path):
     import importlib.util
 
     from posekit import runtime
@@ -185,7 +189,7 @@ def test_auto_without_openvino_is_onnxruntime(monkeypatch, models_dir, tmp_path)
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "openvino" else real(name, *a))
     cache = tmp_path / "choices.json"
-    path = models_dir / "pp-tinypose" / "pp-tinypose-128x96.onnx"
+    path = TINYPOSE
     assert runtime.choose_backend(path, cache_file=cache) == "onnxruntime"
     assert not cache.exists()  # nothing measured, nothing written
     session = make_session(path, 1, backend="auto")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+import testdata
+
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.name != "posix", reason="POSIX names and symlinks")]
 
 
@@ -25,20 +27,20 @@ def _png_header_only(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
-def test_odd_names_and_headers_never_crash_and_lose_nothing(tmp_path, shared_dir, models_dir):
-    samples = shared_dir / "data" / "samples"
+def test_odd_names_and_headers_never_crash_and_lose_nothing(tmp_path):
+    photos = testdata.coco_image_paths()
     root = tmp_path / "in"
     (root / "x.jpg").mkdir(parents=True)                               # a folder named like an image
-    shutil.copyfile(samples / "person.jpg", root / "x.jpg" / "inside.jpg")
-    shutil.copyfile(samples / "kite.jpg", root / "plain.jpg")
+    shutil.copyfile(testdata.PERSON_IMAGE, root / "x.jpg" / "inside.jpg")
+    shutil.copyfile(photos[0], root / "plain.jpg")
     latin1 = os.fsencode(str(root)) + b"/caf\xe9.jpg"                  # not valid UTF-8 (Latin-1 archive)
-    shutil.copyfile(samples / "messi5.jpg", latin1)
+    shutil.copyfile(photos[1], latin1)
     (root / "loop").symlink_to(root)                                    # folder symlink loop
     (root / "self.jpg").symlink_to(root / "self.jpg")                   # file symlink loop
     (root / "bomb.png").write_bytes(_png_header_only(60000, 60000))     # 3.6 gigapixel header
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "posekit", "predict", str(root), "--recursive", "--save-img", "--out", str(out),
-           "--models-dir", str(models_dir), "--preset", "fast", "-q"]
+           "--preset", "fast", "-q"]
     proc = subprocess.run(cmd, capture_output=True, timeout=300)
     assert proc.returncode == 1, proc.stderr.decode(errors="replace")[-3000:]
 

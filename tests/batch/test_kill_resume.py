@@ -1,6 +1,6 @@
 """Exactly-once results after ``kill -9``: a killed ``posekit predict`` job, resumed, equals an uninterrupted one.
 
-A folder of 34 COCO dev images and 4 bad files is processed once without
+A folder of 34 COCO images (the repository's and some mirrored, ``testdata.image_folder``) and 4 bad files is processed once without
 interruption (the reference), then by runs killed with SIGKILL
 
 * ``early``  -- right after the first record is committed;
@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+import testdata
 
 pytestmark = pytest.mark.slow
 
@@ -98,9 +100,8 @@ def _new_lines(out: Path, before: set[Path]) -> int:
     return sum(p.read_bytes().count(b"\n") for p in _shards(out) if p not in before)
 
 
-def _predict_args(images: Path, out: Path, models_dir: Path, *extra: str) -> list[str]:
-    return ["predict", str(images), "--out", str(out), "--preset", "fast", "-q", "--models-dir", str(models_dir),
-            *extra]
+def _predict_args(images: Path, out: Path, *extra: str) -> list[str]:
+    return ["predict", str(images), "--out", str(out), "--preset", "fast", "-q", *extra]
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess:
@@ -144,14 +145,11 @@ def _run_torn_at(args: list[str], n: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory, coco_dev: Path) -> Path:
-    """34 dev images under their names, a truncated and a corrupt JPEG among them, then x.jpg (text)
+def images(tmp_path_factory) -> Path:
+    """34 COCO images under their names, a truncated and a corrupt JPEG among them, then x.jpg (text)
     and an empty .png."""
     folder = tmp_path_factory.mktemp("kill_resume") / "images"
-    folder.mkdir()
-    good = sorted((coco_dev / "images").glob("*.jpg"))[:N_GOOD]
-    for src in good:
-        shutil.copyfile(src, folder / src.name)
+    good = testdata.image_folder(folder, N_GOOD)
     data = good[0].read_bytes()
     (folder / f"{good[2].stem}_truncated.jpg").write_bytes(data[: len(data) // 2])
     noise = random.Random(11).randbytes(20_000)
@@ -163,9 +161,9 @@ def images(tmp_path_factory, coco_dev: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, images: Path, models_dir: Path) -> dict:
+def reference(tmp_path_factory, images: Path) -> dict:
     out = tmp_path_factory.mktemp("reference")
-    proc = _run(_predict_args(images, out, models_dir))
+    proc = _run(_predict_args(images, out))
     assert proc.returncode == 1, proc.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["images"] == N_GOOD + len(BAD) and summary["failed"] == len(BAD), summary
@@ -174,7 +172,7 @@ def reference(tmp_path_factory, images: Path, models_dir: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory, images: Path, models_dir: Path):
+def scenario(tmp_path_factory, images: Path):
     """``scenario(name)`` -> the OUT of that scenario after its final, completed ``--resume`` (run once)."""
     done: dict[str, tuple[Path, int, str]] = {}
     total = N_GOOD + len(BAD)
@@ -183,7 +181,7 @@ def scenario(tmp_path_factory, images: Path, models_dir: Path):
         if name in done:
             return done[name]
         out = tmp_path_factory.mktemp(f"scenario_{name}")
-        args = _predict_args(images, out, models_dir)
+        args = _predict_args(images, out)
         resume = [*args, "--resume"]
         if name == "early":
             _run_killed_when(args, out, 1)
@@ -238,18 +236,17 @@ def test_killed_job_resumes_to_the_uninterrupted_results(name, scenario, referen
     assert len(_shards(out)) >= 2
 
 
-def test_rerun_without_resume_is_refused_and_overwrite_starts_again(scenario, reference, images, models_dir,
-                                                                   tmp_path):
+def test_rerun_without_resume_is_refused_and_overwrite_starts_again(scenario, reference, images, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(scenario("early")[0], out)
     shards = {p.name: p.read_bytes() for p in _shards(out)}
 
-    proc = _run(_predict_args(images, out, models_dir))
+    proc = _run(_predict_args(images, out))
     assert proc.returncode == 2
     assert "previous run" in proc.stderr and "--resume" in proc.stderr and "--overwrite" in proc.stderr
     assert {p.name: p.read_bytes() for p in _shards(out)} == shards  # untouched
 
-    proc = _run(_predict_args(images, out, models_dir, "--overwrite"))
+    proc = _run(_predict_args(images, out, "--overwrite"))
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert [p.name for p in _shards(out)] == ["part-00001.jsonl"]  # the old records are gone
     counts = _committed_keys(out)

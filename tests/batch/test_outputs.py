@@ -20,28 +20,27 @@ N_IMAGES = 12
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, coco_dev, models_dir):
-    """A `posekit predict` run on dev images (in a sub-folder) with every format."""
+def run(tmp_path_factory, coco_subset):
+    """A `posekit predict` run on COCO images (in a sub-folder) with every format."""
     root = tmp_path_factory.mktemp("formats")
-    images = sorted((coco_dev / "images").glob("*.jpg"))[:N_IMAGES]
+    images = sorted((coco_subset / "images").glob("*.jpg"))[:N_IMAGES]
     for p in images:
         (root / "in" / "sub").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(p, root / "in" / "sub" / p.name)
     out = root / "out"
-    argv = ["predict", str(root / "in"), "--recursive", "--out", str(out), "--models-dir", str(models_dir),
-            "--preset", "fast", "--ignore-exif", "-q"]
+    argv = ["predict", str(root / "in"), "--recursive", "--out", str(out), "--preset", "fast", "--ignore-exif", "-q"]
     for fmt in ("alphapose", "openpose", "parquet"):
         argv += ["--format", fmt]
     assert main(argv) == 0
     return out, [p.name for p in images]
 
 
-def test_coco_results_score_against_the_ground_truth(run, coco_dev):
+def test_coco_results_score_against_the_ground_truth(run, coco_subset):
     out, names = run
     results = json.loads((out / "results.json").read_text())
     ids = [int(Path(n).stem) for n in names]
-    stats = evaluate_keypoints(coco_dev / "person_keypoints.json", results, image_ids=ids)
-    assert stats["AP"] > 0.4, stats  # fast preset: 0.56 on all 300 dev images
+    stats = evaluate_keypoints(coco_subset / "person_keypoints.json", results, image_ids=ids)
+    assert stats["AP"] > 0.5, stats  # fast preset: measured 0.615 on these 12 images (0.56 on the 300 dev images)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["images"] == summary["processed"] == N_IMAGES and summary["poses"] == len(results)
     assert sorted(summary["image_ids"].values()) == sorted(ids)

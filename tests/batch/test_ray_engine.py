@@ -12,7 +12,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+import testdata
 
 pytest.importorskip("ray")
 
@@ -147,19 +148,16 @@ def job(tmp_path):
 # ----------------------------------------------------------------------------- data and helpers
 
 
-def _folder(root: Path, coco_dev: Path, good: int) -> Path:
-    """``good`` dev images and a non-image ``x.jpg``."""
+def _folder(root: Path, good: int) -> Path:
+    """``good`` COCO images (``testdata.image_folder``) and a non-image ``x.jpg``."""
     folder = root / f"images{good}"
-    folder.mkdir()
-    for src in sorted((coco_dev / "images").glob("*.jpg"))[:good]:
-        shutil.copyfile(src, folder / src.name)
+    testdata.image_folder(folder, good)
     (folder / "x.jpg").write_text("not an image\n")
     return folder
 
 
-def _args(images: Path, out: Path, models_dir: Path, *extra: str) -> list[str]:
-    return ["predict", str(images), "--out", str(out), "--preset", "fast", "-q", "--models-dir", str(models_dir),
-            *extra]
+def _args(images: Path, out: Path, *extra: str) -> list[str]:
+    return ["predict", str(images), "--out", str(out), "--preset", "fast", "-q", *extra]
 
 
 def _ray(*extra: str) -> list[str]:
@@ -186,16 +184,16 @@ def _committed(out: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory, coco_dev: Path, models_dir: Path):
+def local_run(tmp_path_factory):
     """``local_run(good)`` -> (images folder, OUT of ``--engine local``), made once per size."""
     root = tmp_path_factory.mktemp("ray_engine")
     done: dict[int, tuple[Path, Path]] = {}
 
     def run(good: int) -> tuple[Path, Path]:
         if good not in done:
-            images = _folder(root, coco_dev, good)
+            images = _folder(root, good)
             out = root / f"local{good}"
-            proc = subprocess.run([sys.executable, "-m", "posekit", *_args(images, out, models_dir)],
+            proc = subprocess.run([sys.executable, "-m", "posekit", *_args(images, out)],
                                   capture_output=True, text=True, timeout=TIMEOUT)
             assert proc.returncode == 1, proc.stderr[-2000:]
             done[good] = images, out
@@ -220,20 +218,20 @@ def _assert_same_as_local(out: Path, local: Path, images: Path) -> None:
 # ----------------------------------------------------------------------------- tests
 
 
-def test_ray_engine_gives_the_local_results(job, local_run, models_dir, tmp_path):
+def test_ray_engine_gives_the_local_results(job, local_run, tmp_path):
     images, local = local_run(11)
     out = tmp_path / "ray"
-    j = job(_args(images, out, models_dir, *_ray()))
+    j = job(_args(images, out, *_ray()))
     assert j.wait() == 1, j.stderr()
     assert j.seen, "the job started no processes: was Ray used?"
     _assert_same_as_local(out, local, images)
 
 
-def test_a_killed_actor_is_replaced_and_every_image_committed_once(job, local_run, models_dir, tmp_path):
+def test_a_killed_actor_is_replaced_and_every_image_committed_once(job, local_run, tmp_path):
     images, local = local_run(39)
     total = len(os.listdir(images))
     out = tmp_path / "ray"
-    j = job(_args(images, out, models_dir, *_ray("--ray-batch-size", "2")))
+    j = job(_args(images, out, *_ray("--ray-batch-size", "2")))
     killed = at = None
     before: set[int] = set()
     replaced: set[int] = set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 from posekit import catalog
 from posekit.cli import SUBCOMMANDS, main
 from posekit.evaluation import STAT_NAMES
+
+import testdata
 
 
 def test_console_script_help():
@@ -44,8 +47,8 @@ def test_no_command_prints_help_and_exits_2(capsys):
 
 
 @pytest.fixture(scope="module")
-def perfect_results(tmp_path_factory, coco_dev) -> Path:
-    gt = json.loads((coco_dev / "person_keypoints.json").read_text())
+def perfect_results(tmp_path_factory, coco_subset) -> Path:
+    gt = json.loads((coco_subset / "person_keypoints.json").read_text())
     results = []
     for a in gt["annotations"]:
         if a["iscrowd"] or a["num_keypoints"] == 0:
@@ -58,8 +61,8 @@ def perfect_results(tmp_path_factory, coco_dev) -> Path:
     return path
 
 
-def test_eval_perfect_results_prints_ten_stats(perfect_results, coco_dev, capsys):
-    assert main(["eval", str(perfect_results), "--gt", str(coco_dev / "person_keypoints.json")]) == 0
+def test_eval_perfect_results_prints_ten_stats(perfect_results, coco_subset, capsys):
+    assert main(["eval", str(perfect_results), "--gt", str(coco_subset / "person_keypoints.json")]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 10
     parsed = [line.split(" ") for line in lines]
@@ -70,8 +73,8 @@ def test_eval_perfect_results_prints_ten_stats(perfect_results, coco_dev, capsys
     assert values["AR"] == 1.0 and values["AP50"] == 1.0
 
 
-def test_eval_json_and_multi_person(perfect_results, coco_dev, capsys):
-    gt = str(coco_dev / "person_keypoints.json")
+def test_eval_json_and_multi_person(perfect_results, coco_subset, capsys):
+    gt = str(coco_subset / "person_keypoints.json")
     assert main(["eval", str(perfect_results), "--gt", gt, "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert list(stats) == list(STAT_NAMES) and stats["AP"] == pytest.approx(1.0)
@@ -79,33 +82,37 @@ def test_eval_json_and_multi_person(perfect_results, coco_dev, capsys):
     assert json.loads(capsys.readouterr().out)["AP"] == pytest.approx(1.0)
 
 
-def test_eval_degraded_results_score_lower(tmp_path, perfect_results, coco_dev, capsys):
+def test_eval_degraded_results_score_lower(tmp_path, perfect_results, coco_subset, capsys):
     results = json.loads(perfect_results.read_text())
     for r in results[::2]:
         r["keypoints"] = [v + 25.0 if i % 3 != 2 else v for i, v in enumerate(r["keypoints"])]
     path = tmp_path / "worse.json"
     path.write_text(json.dumps(results))
-    assert main(["eval", str(path), "--gt", str(coco_dev / "person_keypoints.json"), "--json"]) == 0
+    assert main(["eval", str(path), "--gt", str(coco_subset / "person_keypoints.json"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["AP"] < 0.9
 
 
-def test_eval_missing_file_exits_2(tmp_path, coco_dev):
-    assert main(["eval", str(tmp_path / "none.json"), "--gt", str(coco_dev / "person_keypoints.json")]) == 2
+def test_eval_missing_file_exits_2(tmp_path, coco_subset):
+    assert main(["eval", str(tmp_path / "none.json"), "--gt", str(coco_subset / "person_keypoints.json")]) == 2
 
 
 # ----------------------------------------------------------------------------- models
 
 
-def test_models_lists_present_files(models_dir, capsys):
+def test_models_lists_present_files(contract_catalog, capsys):
+    models_dir = contract_catalog  # synthetic stand-ins (the catalogue carries their sha256) + the packaged files
     assert main(["models", "--models-dir", str(models_dir)]) == 0
     out = capsys.readouterr().out
     assert str(models_dir) in out
     for m in catalog.list_entries(runtime="onnx"):
         line = next(line for line in out.splitlines() if line.startswith(m.name + " "))
-        assert "present" in line and m.file.name in line
+        if m.name in testdata.CONTRACT_FILES or m.file.packaged:
+            assert "present" in line and m.file.name in line
+        else:  # the downloads: never fetched into a folder the user manages
+            assert " missing " in line and m.file.integrity in line, line
 
 
-def test_models_reports_missing_and_corrupt(tmp_path, models_dir, capsys):
+def test_models_reports_missing_and_corrupt(tmp_path, capsys):
     bad = catalog.get("yolox_nano").file.name
     (tmp_path / bad).write_bytes(b"not a model")
     assert main(["models", "--models-dir", str(tmp_path)]) == 0
@@ -121,12 +128,15 @@ def test_models_reports_missing_and_corrupt(tmp_path, models_dir, capsys):
 
 
 @pytest.mark.slow
-def test_python_m_posekit_predict_samples(tmp_path, shared_dir, models_dir):
-    samples = shared_dir / "data" / "samples"
+def test_python_m_posekit_predict_samples(tmp_path):
+    samples = tmp_path / "samples"  # photos with people, under names that are not COCO ids
+    samples.mkdir()
+    for src, name in ((testdata.PERSON_IMAGE, "skier.jpg"), (testdata.BASKETBALL, "basketball1.png"),
+                      (testdata.ASTRONAUT, "astronaut.png")):
+        shutil.copyfile(src, samples / name)
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "posekit", "predict", str(samples), "--out", str(out),
-           "--models-dir", str(models_dir), "--pose-model", "movenet_lightning", "--threads", "1",
-           "--save-img", "--format", "alphapose"]
+    cmd = [sys.executable, "-m", "posekit", "predict", str(samples), "--out", str(out), "--preset", "fast",
+           "--threads", "1", "--save-img", "--format", "alphapose"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     names = sorted(p.name for p in samples.iterdir())

@@ -15,6 +15,8 @@ from posekit.cli.video import add_video_arguments, run_video_from_args, video_op
 from posekit.draw import DEFAULT_KEYPOINT_THRESH, DEFAULT_POSE_THRESH
 from posekit.io import read_image
 
+import testdata
+
 _VIDEO_TESTS = str(Path(__file__).resolve().parents[1] / "video")
 if _VIDEO_TESTS not in sys.path:
     sys.path.insert(0, _VIDEO_TESTS)
@@ -34,17 +36,18 @@ def test_draw_options_defaults_and_parsing() -> None:
             parser.parse_args(["--draw-pose-thr", bad])
 
 
-def test_predict_draw_pose_thr_reaches_the_drawing(tmp_path: Path, shared_dir: Path, models_dir: Path) -> None:
-    src = shared_dir / "data" / "samples" / "messi5.jpg"  # 548x342: fast
-    common = ["--models-dir", str(models_dir), "--detector", "yolox_nano", "--pose-model", "movenet_lightning",
+def test_predict_draw_pose_thr_reaches_the_drawing(tmp_path: Path, contract_catalog: Path) -> None:
+    src = testdata.PERSON_IMAGE
+    # YOLOX-nano and MoveNet stand-ins: planted boxes and poses, whatever the image
+    common = ["--models-dir", str(contract_catalog), "--detector", "yolox_nano", "--pose-model", "movenet_lightning",
               "--no-flip", "--threads", "1", "--save-img", "--quiet"]
     assert main(["predict", str(src), "--out", str(tmp_path / "none"), "--draw-pose-thr", "1.01", *common]) == 0
     assert main(["predict", str(src), "--out", str(tmp_path / "all"), "--draw-pose-thr", "0", *common]) == 0
     # nothing drawn: the vis image is the input's pixels written as JPEG (same encoder, same settings)
     image = read_image(src)
     undrawn = cv2.imdecode(cv2.imencode(".jpg", image)[1], cv2.IMREAD_COLOR)
-    none = cv2.imread(str(tmp_path / "none" / "vis" / "messi5.jpg"))
-    everything = cv2.imread(str(tmp_path / "all" / "vis" / "messi5.jpg"))
+    none = cv2.imread(str(tmp_path / "none" / "vis" / src.name))
+    everything = cv2.imread(str(tmp_path / "all" / "vis" / src.name))
     np.testing.assert_array_equal(none, undrawn)
     assert everything.shape == undrawn.shape and not np.array_equal(everything, undrawn)
 

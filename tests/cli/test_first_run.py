@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib.metadata
+import shutil
 
 import pytest
 
 import posekit
 from posekit import catalog
 from posekit.cli import main, version
+
+import testdata
 
 
 def test_version(capsys):
@@ -51,7 +54,7 @@ def test_bad_option_of_a_command_with_examples_is_short_too(capsys):
     assert err.startswith("usage: posekit eval --gt GT results [options]") and "example:" in err
 
 
-def test_models_says_where_each_file_is(tmp_path, models_dir, monkeypatch, capsys):
+def test_models_says_where_each_file_is(tmp_path, contract_catalog, monkeypatch, capsys):
     monkeypatch.delenv("POSEKIT_MODELS", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert main(["models"]) == 0
@@ -61,7 +64,10 @@ def test_models_says_where_each_file_is(tmp_path, models_dir, monkeypatch, capsy
     for entry in catalog.list_entries(runtime="onnx"):
         expected = "package" if entry.file.packaged else "missing"
         assert expected in rows[entry.name], rows[entry.name]
+    models_dir = testdata.copy_packaged(tmp_path / "models")  # every ONNX file: packaged copies + stand-ins
+    shutil.copytree(contract_catalog, models_dir, dirs_exist_ok=True)
     assert main(["models", "--models-dir", str(models_dir)]) == 0
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()
             if line and line.split()[0] in catalog.CATALOG}
-    assert all("models dir" in rows[e.name] for e in catalog.list_entries(runtime="onnx"))
+    copied = [e for e in catalog.list_entries(runtime="onnx") if e.file.packaged or e.name in testdata.CONTRACT_FILES]
+    assert len(copied) == 8 and all("models dir" in rows[e.name] for e in copied)

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import testdata
 from image_cases import BAD, make_image_folder
 
 from posekit.cli import main
@@ -15,17 +16,16 @@ from posekit.cli import main
 pytestmark = pytest.mark.slow
 
 
-def _predict(inputs: list[str], out: Path, models_dir: Path) -> int:
-    return main(["predict", *inputs, "--out", str(out), "--models-dir", str(models_dir),
-                 "--pose-model", "movenet_lightning", "--threads", "1"])
+def _predict(inputs: list[str], out: Path) -> int:
+    return main(["predict", *inputs, "--out", str(out), "--preset", "fast", "--threads", "1"])
 
 
-def test_predict_reports_each_bad_image_and_keeps_the_good_ones(tmp_path, models_dir, shared_dir, caplog):
+def test_predict_reports_each_bad_image_and_keeps_the_good_ones(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     folder = tmp_path / "in"
-    good = make_image_folder(folder, shared_dir / "data" / "samples")
+    good = make_image_folder(folder)
     out = tmp_path / "out"
-    assert _predict([str(folder)], out, models_dir) == 1
+    assert _predict([str(folder)], out) == 1
 
     summary = json.loads((out / "summary.json").read_text())
     results = json.loads((out / "results.json").read_text())
@@ -45,28 +45,28 @@ def test_predict_reports_each_bad_image_and_keeps_the_good_ones(tmp_path, models
     assert summary["poses"] == len(results)
 
 
-def test_predict_clean_folder_exits_0(tmp_path, models_dir, shared_dir):
+def test_predict_clean_folder_exits_0(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
-    shutil.copyfile(shared_dir / "data" / "samples" / "person.jpg", folder / "000000000042.jpg")
+    shutil.copyfile(testdata.PERSON_IMAGE, folder / "000000000042.jpg")
     out = tmp_path / "out"
-    assert _predict([str(folder)], out, models_dir) == 0
+    assert _predict([str(folder)], out) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["errors"] == [] and summary["processed"] == 1
     results = json.loads((out / "results.json").read_text())
     assert results and {r["image_id"] for r in results} == {42}
 
 
-def test_predict_empty_folder_exits_2_with_message(tmp_path, models_dir, caplog):
+def test_predict_empty_folder_exits_2_with_message(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "readme.txt").write_text("no images here")
-    assert _predict([str(tmp_path / "empty")], tmp_path / "out", models_dir) == 2
+    assert _predict([str(tmp_path / "empty")], tmp_path / "out") == 2
     assert "no images found" in caplog.text
     assert not (tmp_path / "out" / "results.json").exists()
 
 
-def test_predict_missing_path_exits_2(tmp_path, models_dir, caplog):
+def test_predict_missing_path_exits_2(tmp_path, caplog):
     caplog.set_level(logging.INFO)
-    assert _predict([str(tmp_path / "does-not-exist")], tmp_path / "out", models_dir) == 2
+    assert _predict([str(tmp_path / "does-not-exist")], tmp_path / "out") == 2
     assert "does-not-exist" in caplog.text

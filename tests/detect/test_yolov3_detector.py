@@ -16,33 +16,27 @@ import cv2
 import numpy as np
 import pytest
 
+import testdata
+
 from posekit.detect.yolov3 import Yolov3Detector, yolov3_preprocess
 
 SIZE = 320
 
 
-def _synth_weights(shared_dir: Path):
-    tools = str(shared_dir / "tools")
-    if tools not in sys.path:
-        sys.path.insert(0, tools)
-    import synth_weights
-
-    return synth_weights
-
-
 @pytest.fixture(scope="module")
-def image(shared_dir: Path) -> np.ndarray:
-    img = cv2.imread(str(shared_dir / "data" / "samples" / "person.jpg"))
+def image() -> np.ndarray:
+    img = cv2.imread(str(testdata.PERSON_IMAGE))
     assert img is not None
     return img
 
 
 @pytest.fixture(scope="module")
-def weights_file(shared_dir: Path, fixtures_dir: Path, tmp_path_factory) -> Path:
+def weights_file(fixtures_dir: Path, tmp_path_factory) -> Path:
     pytest.importorskip("torch")
+    import synth as sw
+
     d = fixtures_dir / "yolov3_spp_320"
-    sw = _synth_weights(shared_dir)
-    sd = sw.synth_state_dict(sw.load_manifest(d / "manifest.json"), gain=0.5)
+    sd = sw.fixture_state(d)
     # Make class 0 (person) the best class of the 300 stride-32 rows, so that large boxes
     # reach NMS and the clamping; the fixture weights alone never pick class 0.
     bias = sd["module_list.88.conv_88.bias"]

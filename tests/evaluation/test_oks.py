@@ -7,7 +7,6 @@ import copy
 import io
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +15,8 @@ from pycocotools.cocoeval import COCOeval
 
 from posekit.evaluation import compute_oks, oks_one_to_many
 from posekit.schema import COCO17
+
+import testdata
 
 SIGMAS = COCO17.sigmas_array()
 K = COCO17.num_keypoints
@@ -150,8 +151,8 @@ def test_oks_one_to_many_by_hand() -> None:
 # ----------------------------------------------------------------------------- vs pycocotools
 
 
-def test_matches_pycocotools_compute_oks(coco_dev: Path) -> None:
-    gt = json.loads((coco_dev / "person_keypoints.json").read_text())
+def test_matches_pycocotools_compute_oks() -> None:
+    gt = testdata.coco_gt()
     rng = np.random.default_rng(11)
     by_img: dict[int, list[dict]] = {}
     for ann in gt["annotations"]:

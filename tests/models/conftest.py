@@ -25,11 +25,12 @@ pytest.register_assert_rewrite("parity")
 
 
 @pytest.fixture(scope="session")
-def synth(shared_dir: Path) -> ModuleType:
-    """The ``../shared/tools/synth_weights.py`` module (synthetic weights from a manifest)."""
-    import parity
+def synth() -> ModuleType:
+    """``tests/synth.py``: the fixtures' synthetic weights and inputs from their manifests (needs torch)."""
+    pytest.importorskip("torch")
+    import synth
 
-    return parity.load_synth_weights(shared_dir)
+    return synth
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def single_thread() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def yolo_dir(fixtures_dir: Path) -> Path:
-    """``shared/fixtures/yolov3_spp_320``: official AlphaPose ``Darknet``, synthetic weights, input 320."""
+    """``tests/data/fixtures/yolov3_spp_320``: official AlphaPose ``Darknet``, synthetic weights, input 320."""
     return fixtures_dir / "yolov3_spp_320"
 
 

@@ -1,20 +1,20 @@
 """Parity-test helpers shared by the model tests (``import parity``; ``conftest.py`` puts it on the path).
 
-A parity fixture is a folder of ``../shared/fixtures`` holding
+A parity fixture is a folder of ``tests/data/fixtures`` holding
 
 * ``manifest.json``: the official network's ``state_dict()`` as ordered ``(name, shape, dtype)`` entries,
-* ``fixture.json``: facts about the fixture, among them the ``synth_gain`` of its weights,
-* ``input.npy`` / ``output.npy``: a fixed ``(N, 3, H, W)`` float32 input and the official
-  network's output on it with the synthetic weights.
+* ``fixture.json``: facts about the fixture, among them the ``synth_gain`` of its weights and the sha256 of
+  those weights and of the input,
+* ``output.npy`` (``output_*.npy``): the official network's output, with the synthetic weights, on the
+  fixture's input ``synth_input(input_shape, seed=0)``.
 
-``synth`` arguments are the ``../shared/tools/synth_weights.py`` module (the ``synth`` fixture of
-``conftest.py``), which turns a manifest and a gain into those weights.
+``synth`` arguments are :mod:`synth` (``tests/synth.py``, the ``synth`` fixture of ``conftest.py``), which
+turns a manifest and a gain into those weights and regenerates the input, both checked against their sha256.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +26,7 @@ import torch
 
 __all__ = [
     "TOLERANCE",
-    "load_synth_weights",
+    "fixture_input",
     "fixture_info",
     "manifest_layout",
     "state_layout",
@@ -45,16 +45,6 @@ TOLERANCE = 1e-4
 Layout = list[tuple[str, tuple[int, ...]]]
 
 
-def load_synth_weights(shared_dir: Path) -> ModuleType:
-    """Import ``shared_dir/tools/synth_weights.py`` (its folder is put on ``sys.path`` once)."""
-    tools = str(shared_dir / "tools")
-    if tools not in sys.path:
-        sys.path.insert(0, tools)
-    import synth_weights
-
-    return synth_weights
-
-
 def fixture_info(folder: Path) -> dict[str, Any]:
     """The fixture's ``fixture.json``."""
     return json.loads((folder / "fixture.json").read_text())
@@ -71,9 +61,13 @@ def state_layout(model: torch.nn.Module) -> Layout:
 
 
 def synth_state(synth: ModuleType, folder: Path) -> dict[str, torch.Tensor]:
-    """The fixture's synthetic weights: its manifest synthesised with its ``synth_gain``."""
-    manifest = synth.load_manifest(folder / "manifest.json")
-    return synth.synth_state_dict(manifest, gain=fixture_info(folder)["synth_gain"])
+    """The fixture's synthetic weights: its manifest synthesised with its ``synth_gain`` (sha256 checked)."""
+    return synth.fixture_state(folder)
+
+
+def fixture_input(synth: ModuleType, folder: Path) -> np.ndarray:
+    """The fixture's input, ``synth_input(input_shape, seed=0)`` (sha256 checked)."""
+    return synth.fixture_input(folder)
 
 
 @contextmanager
@@ -115,8 +109,8 @@ def assert_close_to(out: np.ndarray, ref: np.ndarray, label: str = "") -> float:
 def assert_fixture_parity(model: torch.nn.Module, folder: Path, synth: ModuleType, label: str = "") -> float:
     """Check ``model`` with the fixture's weights against its ``output.npy``; returns the relative error.
 
-    Loads the synthetic weights strictly, runs ``input.npy`` in eval mode and applies :func:`assert_close_to`.
+    Loads the synthetic weights strictly, runs the fixture's input in eval mode and applies :func:`assert_close_to`.
     """
     model.load_state_dict(synth_state(synth, folder), strict=True)
-    out = forward(model.eval(), np.load(folder / "input.npy"))
+    out = forward(model.eval(), fixture_input(synth, folder))
     return assert_close_to(out, np.load(folder / "output.npy"), label)

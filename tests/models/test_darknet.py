@@ -77,9 +77,9 @@ def test_load_gives_synthetic_state_dict(loaded, yolo_state):
         assert torch.equal(ours[name], ref), name
 
 
-def test_loaded_weights_reproduce_fixture_output(loaded, yolo_dir: Path):
+def test_loaded_weights_reproduce_fixture_output(loaded, synth, yolo_dir: Path):
     net, _ = loaded
-    out = parity.forward_single_thread(net, np.load(yolo_dir / "input.npy"))
+    out = parity.forward_single_thread(net, parity.fixture_input(synth, yolo_dir))
     err = parity.rel_err(out, np.load(yolo_dir / "output.npy"))
     print(f"YOLOv3-SPP via .weights vs fixture: max|d|/max|ref| = {err:.3e}")
     assert err <= parity.TOLERANCE

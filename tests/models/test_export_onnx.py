@@ -52,7 +52,7 @@ def test_cli_export_hrnet_w32_full_size(tmp_path: Path, fixtures_dir: Path, synt
     config = get_pretrained_config("hrnet_w32_256x192")
     assert onnx_model.spec == config.spec
     torch_model = TorchPoseModel(create_model("hrnet_w32_256x192", checkpoint=checkpoint), config.spec)
-    x = _batch2(np.load(folder / "input.npy"))
+    x = _batch2(parity.fixture_input(synth, folder))
     ort_out, torch_out = onnx_model.run(x), torch_model.run(x)
     assert ort_out.shape == (2, 17, 64, 48)
     assert parity.rel_err(ort_out, torch_out) <= parity.TOLERANCE
@@ -67,7 +67,7 @@ def test_export_fastpose_res50_full_size(tmp_path: Path, fixtures_dir: Path, syn
     meta = session.get_modelmeta().custom_metadata_map
     assert PoseModelSpec.from_json(meta[SPEC_METADATA_KEY]) == get_pretrained_config("fastpose_res50_256x192").spec
     assert meta["posekit.model"] == "fastpose_res50_256x192" and "non-commercial" in meta["posekit.license"]
-    x = _batch2(np.load(folder / "input.npy"))
+    x = _batch2(parity.fixture_input(synth, folder))
     ort_out = session.run(None, {"input": x})[0]
     model = create_model("fastpose_res50_256x192", checkpoint=parity.synth_state(synth, folder))
     torch_out = parity.forward(model.eval(), x)

@@ -39,8 +39,8 @@ def model(yolo_state):
 
 
 @pytest.fixture(scope="module")
-def fixture_input(yolo_dir: Path) -> np.ndarray:
-    return np.load(yolo_dir / "input.npy")
+def fixture_input(synth, yolo_dir: Path) -> np.ndarray:
+    return parity.fixture_input(synth, yolo_dir)
 
 
 @pytest.fixture(scope="module")

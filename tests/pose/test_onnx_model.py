@@ -1,8 +1,10 @@
-"""Tests for posekit.pose.onnx_model (real ONNX files from the shared models folder)."""
+"""Tests for posekit.pose.onnx_model: synthetic networks with the HRNet and MoveNet contracts, and (marked
+``shared_data``) the real test-only HRNet-contract file and MoveNet Lightning."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,13 +16,23 @@ from posekit.pose.decode import decode_outputs
 from posekit.pose.onnx_model import SPEC_METADATA_KEY, OnnxPoseModel
 from posekit.spec import CropConfig, PoseModelSpec
 
+import testdata
+
 TEST_ONLY = "test-only/ultralight-simplepose-256x192.onnx"
-PERSON_BOX = np.array([[188.0, 97.0, 276.0, 371.0]])  # the person in samples/person.jpg
+SHARED_PERSON_BOX = np.array([[188.0, 97.0, 276.0, 371.0]])  # the person in the team's samples/person.jpg
+
+
+@pytest.fixture(scope="module", params=["synthetic", pytest.param("test-only", marks=pytest.mark.shared_data)])
+def hrnet_file(request, contract_models) -> Path:
+    """An HRNet-contract file with a fixed batch of 1: the synthetic network, or the real test-only one."""
+    if request.param == "synthetic":
+        return contract_models / testdata.HEATMAP_NET
+    return request.getfixturevalue("models_dir") / TEST_ONLY
 
 
 @pytest.fixture(scope="module")
-def hrnet_model(models_dir) -> OnnxPoseModel:
-    return OnnxPoseModel(models_dir / TEST_ONLY, num_threads=1)
+def hrnet_model(hrnet_file) -> OnnxPoseModel:
+    return OnnxPoseModel(hrnet_file, num_threads=1)
 
 
 # ----------------------------------------------------------------------------- spec
@@ -91,9 +103,9 @@ def test_fixed_batch_model_runs_batch_of_3_in_a_loop(hrnet_model):
     assert len(hrnet_model.run(x[:0])) == 0
 
 
-def test_spec_from_file_metadata(tmp_path, models_dir):
+def test_spec_from_file_metadata(tmp_path, hrnet_file):
     onnx = pytest.importorskip("onnx")
-    model = onnx.load(str(models_dir / TEST_ONLY))
+    model = onnx.load(str(hrnet_file))
     spec = PoseModelSpec(input_size=(192, 256), decode="dark", crop=CropConfig(padding=1.1))
     entry = model.metadata_props.add()
     entry.key, entry.value = SPEC_METADATA_KEY, spec.to_json()
@@ -102,12 +114,11 @@ def test_spec_from_file_metadata(tmp_path, models_dir):
     assert OnnxPoseModel(path, num_threads=1).spec == spec
 
 
-@pytest.fixture(scope="module")
-def person_crop(shared_dir):
-    return cv2.imread(str(shared_dir / "data" / "samples" / "person.jpg"))
-
-
-def test_movenet_heatmaps_and_keypoints_outputs_agree(models_dir, person_crop):
+@pytest.mark.shared_data
+def test_movenet_heatmaps_and_keypoints_outputs_agree(models_dir, shared_dir):
+    """The real MoveNet Lightning: its two heads decode to the same keypoints."""
+    person_crop = cv2.imread(str(shared_dir / "data" / "samples" / "person.jpg"))
+    PERSON_BOX = SHARED_PERSON_BOX
     spec = catalog.get("movenet_lightning").spec.with_(output="heatmaps")
     path = catalog.model_file_path("movenet_lightning", models_dir, verify=False)
     heat = OnnxPoseModel(path, spec, num_threads=1)
@@ -127,3 +138,23 @@ def test_movenet_heatmaps_and_keypoints_outputs_agree(models_dir, person_crop):
     dist = np.linalg.norm(a - b, axis=1)
     # the two heads of one network: within a heatmap cell of each other (crop is 192 px)
     assert np.median(dist) < 2.0 and dist.max() < 8.0, dist
+
+
+def test_movenet_contract_outputs_and_decoding(contract_models):
+    """The MoveNet contract on a synthetic network: the 17-channel map (not the centre map) and ``Identity:0`` are
+    picked by the spec's output kind, and each decodes to the planted keypoints in crop pixels."""
+    path = contract_models / testdata.CONTRACT_FILES["movenet_lightning"]
+    spec = catalog.get("movenet_lightning").spec.with_(output="heatmaps")
+    heat = OnnxPoseModel(path, spec, num_threads=1)
+    kspec = spec.with_(output="keypoints")
+    keys = OnnxPoseModel(path, kspec, num_threads=1)
+    assert heat.output_name == "StatefulPartitionedCall/Sigmoid:0" and keys.output_name == "Identity:0"
+    x = spec.preprocess(np.zeros((2, 192, 192, 3), np.uint8))
+    assert x.dtype == np.int32 and x.shape == (2, 192, 192, 3)
+    planted = testdata.movenet_keypoints()
+    decoded = decode_outputs(keys.run(x), kspec)
+    np.testing.assert_allclose(decoded.keypoints[1], planted[:, [1, 0]] * 192 - 0.5, atol=1e-5)
+    np.testing.assert_allclose(decoded.scores[1], planted[:, 2], atol=1e-6)
+    # heatmap cell u sits at crop pixel 4 u + 1.5 (MoveNet's centred cells); the peaks are symmetric: no shift
+    cells = np.round(planted[:, [1, 0]] * 47)
+    np.testing.assert_allclose(decode_outputs(heat.run(x), spec).keypoints[0], 4 * cells + 1.5, atol=1e-6)

@@ -121,7 +121,7 @@ def _multi_person_images(gt: dict, n: int) -> list[int]:
 
 
 @pytest.mark.parametrize("flip", [True, False])
-def test_estimate_on_gt_boxes_writes_exactly_the_validation_results(coco_dev: Path, flip: bool):
+def test_estimate_on_gt_boxes_writes_exactly_the_validation_results(coco_subset: Path, flip: bool):
     """``PoseEstimator.estimate`` on ground-truth boxes == training validation, result for result.
 
     A tiny HRNet with random weights, its batch-norm statistics set from one
@@ -138,7 +138,7 @@ def test_estimate_on_gt_boxes_writes_exactly_the_validation_results(coco_dev: Pa
     from posekit.train.distributed import DistContext
     from posekit.train.validation import validate
 
-    gt_all = json.loads((coco_dev / "person_keypoints.json").read_text())
+    gt_all = json.loads((coco_subset / "person_keypoints.json").read_text())
     ids = _multi_person_images(gt_all, 4)
     gt = subset_coco(gt_all, ids)
     spec = PoseModelSpec(input_size=(64, 96))
@@ -150,7 +150,7 @@ def test_estimate_on_gt_boxes_writes_exactly_the_validation_results(coco_dev: Pa
     with torch.no_grad():
         model.train()(torch.randn(8, 3, 96, 64))
     model.eval()
-    gt_records = load_coco_persons(gt, coco_dev / "images", spec.num_keypoints)
+    gt_records = load_coco_persons(gt, coco_subset / "images", spec.num_keypoints)
     assert len({r.image_id for r in gt_records}) == len(ids) and len(gt_records) > 2 * len(ids)
     records = []
     for image_id in ids:

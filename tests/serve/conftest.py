@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -35,6 +36,8 @@ if str(REPO / "benchmarks") not in sys.path:
 from bench_serve import Server, start_server  # noqa: E402
 from serve_fakes import FakeEstimator  # noqa: E402
 
+import testdata  # noqa: E402
+
 
 def _wait_ready(app: Any, timeout: float = 60.0) -> None:
     assert app.state.pool.wait_ready(timeout), app.state.pool.error
@@ -48,8 +51,9 @@ def fake() -> type[FakeEstimator]:
 
 
 @pytest.fixture(scope="session")
-def real_settings(models_dir: Path) -> ServeSettings:
-    return ServeSettings(preset="fast", models_dir=str(models_dir), workers=1)
+def real_settings() -> ServeSettings:
+    """The real ``fast`` preset (its files ship in the package)."""
+    return ServeSettings(preset="fast", workers=1)
 
 
 @pytest.fixture(scope="session")
@@ -84,19 +88,24 @@ def make_client() -> Iterator[Callable[..., TestClient]]:
 
 
 @pytest.fixture(scope="session")
-def samples(shared_dir: Path) -> Path:
-    return shared_dir / "data" / "samples"
+def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``basketball1.png`` (two players, 640x480) and ``person.jpg`` (one skier, a COCO JPEG)."""
+    folder = tmp_path_factory.mktemp("samples")
+    shutil.copyfile(testdata.BASKETBALL, folder / "basketball1.png")
+    shutil.copyfile(testdata.PERSON_IMAGE, folder / "person.jpg")
+    return folder
 
 
 @pytest.fixture(scope="session")
-def videos(shared_dir: Path) -> Path:
-    return shared_dir / "data" / "videos"
+def videos() -> Path:
+    """``mmpose-demo.mp4``: 5 frames, 960x540, 5 fps."""
+    return testdata.DEMO_VIDEO.parent
 
 
 @pytest.fixture(scope="session")
-def live_server(models_dir: Path) -> Iterator[Server]:
+def live_server() -> Iterator[Server]:
     """``posekit serve --preset fast --workers 1 --queue 2`` on a free loopback port (one per session)."""
-    server = start_server("--preset", "fast", "--workers", "1", "--queue", "2", models_dir=models_dir)
+    server = start_server("--preset", "fast", "--workers", "1", "--queue", "2")
     try:
         yield server
     finally:

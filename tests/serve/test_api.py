@@ -54,11 +54,11 @@ def test_pose_multipart_and_raw_body_agree(real_client, samples: Path):
 
 def test_pose_equals_posekit_predict(real_client, real_settings, samples: Path, tmp_path: Path):
     """Same image, same preset, same threads: the API's keypoints and scores are results.json's."""
-    for name in ("basketball1.png", "messi5.jpg"):
+    for name in ("basketball1.png", "person.jpg"):
         image = samples / name
         out = tmp_path / name
         code = cli_main(["-q", "predict", str(image), "--out", str(out), "--preset", "fast",
-                         "--models-dir", real_settings.models_dir, "--threads", str(real_settings.threads)])
+                         "--threads", str(real_settings.threads)])
         assert code == 0
         expected = json.loads((out / "results.json").read_text())
         api = _pose(real_client, image.read_bytes()).json()

@@ -6,9 +6,10 @@ import json
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
+
+import testdata
 
 
 def _assert_error(response, status: int, error: str | None = None) -> dict:
@@ -31,9 +32,9 @@ def _wait(client, job_id: str, statuses=("done", "failed", "cancelled"), timeout
 
 
 @pytest.fixture(scope="module")
-def clip(shared_dir: Path) -> bytes:
+def clip() -> bytes:
     """5 frames, 960x540, 5 fps (1 s)."""
-    return (shared_dir / "data" / "videos" / "mmpose-demo.mp4").read_bytes()
+    return testdata.DEMO_VIDEO.read_bytes()
 
 
 def test_job_lifecycle(make_client, clip: bytes):

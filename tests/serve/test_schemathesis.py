@@ -7,7 +7,6 @@ video media types draw from real (tiny) files, broken ones and random bytes, so 
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -18,6 +17,8 @@ from hypothesis import HealthCheck, settings, strategies as st  # noqa: E402
 
 from serve_fakes import FakeEstimator  # noqa: E402
 from posekit.serve import ServeSettings, create_app  # noqa: E402
+
+import testdata  # noqa: E402
 
 MAX_EXAMPLES = 50
 
@@ -31,9 +32,8 @@ def _image_bytes() -> st.SearchStrategy[bytes]:
 
 
 def _video_bytes() -> st.SearchStrategy[bytes]:
-    clip = (Path(__file__).resolve().parents[2].parent / "shared" / "data" / "videos" / "mmpose-demo.mp4")
-    real = [clip.read_bytes()] if clip.is_file() else []
-    return st.one_of(st.sampled_from([*real, b"RIFF\x00\x00\x00\x00AVI " + b"\x00" * 64, b""]), st.binary(max_size=512))
+    real = testdata.DEMO_VIDEO.read_bytes()
+    return st.one_of(st.sampled_from([real, b"RIFF\x00\x00\x00\x00AVI " + b"\x00" * 64, b""]), st.binary(max_size=512))
 
 
 for _media in ("image/jpeg", "image/png", "image/webp"):

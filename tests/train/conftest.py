@@ -10,6 +10,6 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def dev_gt(coco_dev: Path) -> dict[str, Any]:
-    """The coco-val-dev person keypoint annotations."""
-    return json.loads((coco_dev / "person_keypoints.json").read_text())
+def coco_gt(coco_subset: Path) -> dict[str, Any]:
+    """The person keypoint annotations of the repository's COCO images (``tests/data/coco``)."""
+    return json.loads((coco_subset / "person_keypoints.json").read_text())

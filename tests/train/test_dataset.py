@@ -22,10 +22,10 @@ from posekit.train.dataset import (
 )
 
 
-def test_coco_persons_of_dev_set(dev_gt: dict, coco_dev: Path) -> None:
-    records = load_coco_persons(dev_gt, coco_dev / "images")
-    expected = [a for a in dev_gt["annotations"] if not a["iscrowd"] and a["num_keypoints"] > 0]
-    assert len(records) == len(expected) == 564  # shared/README: 564 non-crowd persons with keypoints
+def test_coco_persons_of_the_ground_truth(coco_gt: dict, coco_subset: Path) -> None:
+    records = load_coco_persons(coco_gt, coco_subset / "images")
+    expected = [a for a in coco_gt["annotations"] if not a["iscrowd"] and a["num_keypoints"] > 0]
+    assert len(records) == len(expected) == 65  # tests/data/README.md: 65 non-crowd persons with keypoints
     r, a = records[0], expected[0]
     kp = np.asarray(a["keypoints"], dtype=float).reshape(17, 3)
     np.testing.assert_array_equal(r.visible, (kp[:, 2] > 0).astype(np.float32))
@@ -34,18 +34,18 @@ def test_coco_persons_of_dev_set(dev_gt: dict, coco_dev: Path) -> None:
     np.testing.assert_allclose(r.box, [x, y, x + w, y + h])
 
 
-def test_detections_with_threshold(dev_gt: dict, coco_dev: Path) -> None:
-    img = dev_gt["images"][0]
+def test_detections_with_threshold(coco_gt: dict, coco_subset: Path) -> None:
+    img = coco_gt["images"][0]
     dets = [
         {"image_id": img["id"], "category_id": 1, "bbox": [10, 20, 50, 100], "score": 0.9},
         {"image_id": img["id"], "category_id": 1, "bbox": [10, 20, 50, 100], "score": 0.1},
         {"image_id": img["id"], "category_id": 2, "bbox": [10, 20, 50, 100], "score": 0.9},
     ]
-    records = load_detection_persons(dets, dev_gt, coco_dev / "images", score_threshold=0.5)
+    records = load_detection_persons(dets, coco_gt, coco_subset / "images", score_threshold=0.5)
     assert len(records) == 1 and records[0].score == 0.9
     np.testing.assert_allclose(records[0].box, [10, 20, 60, 120])
     with pytest.raises(ValueError, match="image id 987654321"):
-        load_detection_persons([{"image_id": 987654321, "bbox": [0, 0, 1, 1], "score": 1}], dev_gt, coco_dev / "images")
+        load_detection_persons([{"image_id": 987654321, "bbox": [0, 0, 1, 1], "score": 1}], coco_gt, coco_subset / "images")
 
 
 def test_unreadable_image_is_named(tmp_path: Path) -> None:
@@ -57,14 +57,14 @@ def test_unreadable_image_is_named(tmp_path: Path) -> None:
         read_image(tmp_path / "missing.jpg")
 
 
-def test_missing_image_fails_at_construction(dev_gt: dict, tmp_path: Path) -> None:
-    records = load_coco_persons(dev_gt, tmp_path)  # wrong image folder
+def test_missing_image_fails_at_construction(coco_gt: dict, tmp_path: Path) -> None:
+    records = load_coco_persons(coco_gt, tmp_path)  # wrong image folder
     with pytest.raises(ImageReadError, match="missing image files: .*jpg"):
         KeypointDataset(records, PoseModelSpec(input_size=(96, 128)), COCO17, AugmentConfig())
 
 
-def test_validation_crop_matches_box(dev_gt: dict, coco_dev: Path) -> None:
-    records = load_coco_persons(dev_gt, coco_dev / "images")[:2]
+def test_validation_crop_matches_box(coco_gt: dict, coco_subset: Path) -> None:
+    records = load_coco_persons(coco_gt, coco_subset / "images")[:2]
     spec = PoseModelSpec(input_size=(96, 128))
     item = PersonCropDataset(records, spec)[1]
     assert item["image"].shape == (3, 128, 96) and item["image"].dtype == np.float32
@@ -72,8 +72,8 @@ def test_validation_crop_matches_box(dev_gt: dict, coco_dev: Path) -> None:
     np.testing.assert_allclose(item["matrix"], geometry.affine_matrix(c[0], s[0], (96, 128)))
 
 
-def test_training_item_is_deterministic(dev_gt: dict, coco_dev: Path) -> None:
-    records = load_coco_persons(dev_gt, coco_dev / "images")[:3]
+def test_training_item_is_deterministic(coco_gt: dict, coco_subset: Path) -> None:
+    records = load_coco_persons(coco_gt, coco_subset / "images")[:3]
     ds = KeypointDataset(records, PoseModelSpec(input_size=(96, 128)), COCO17, AugmentConfig(), seed=7)
     a, b, c = ds[(4, 2)], ds[(4, 2)], ds[(5, 2)]
     np.testing.assert_array_equal(a["image"], b["image"])
@@ -82,11 +82,11 @@ def test_training_item_is_deterministic(dev_gt: dict, coco_dev: Path) -> None:
     assert a["target"].shape == (17, 32, 24) and a["target_weight"].shape == (17,)
 
 
-def test_show_targets_writes_pngs(coco_dev: Path, tmp_path: Path) -> None:
+def test_show_targets_writes_pngs(coco_subset: Path, tmp_path: Path) -> None:
     from posekit.cli.show_targets import main
 
     out = tmp_path / "targets"
-    code = main([str(coco_dev / "person_keypoints.json"), "--images", str(coco_dev / "images"), "--out", str(out),
+    code = main([str(coco_subset / "person_keypoints.json"), "--images", str(coco_subset / "images"), "--out", str(out),
                  "-n", "3", "--set", "model.input_size=96,128"])
     assert code == 0
     pngs = sorted(out.glob("*.png"))
@@ -96,10 +96,10 @@ def test_show_targets_writes_pngs(coco_dev: Path, tmp_path: Path) -> None:
     assert image[40:, 2 * 100 :].mean() > 5  # the heatmap panel is not empty
 
 
-def test_show_targets_reports_bad_key(coco_dev: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_show_targets_reports_bad_key(coco_subset: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from posekit.cli.show_targets import main
 
-    code = main([str(coco_dev / "person_keypoints.json"), "--images", str(coco_dev / "images"), "--out", str(tmp_path),
+    code = main([str(coco_subset / "person_keypoints.json"), "--images", str(coco_subset / "images"), "--out", str(tmp_path),
                  "--set", "augment.flip=1"])
     assert code == 1
     assert "unknown config key 'augment.flip'" in caplog.text

@@ -18,10 +18,10 @@ from posekit.train.csvlog import read_csv_log
 
 
 @pytest.mark.slow
-def test_two_process_gloo_epoch(tmp_path: Path, dev_gt: dict, coco_dev: Path) -> None:
-    data = write_subset(dev_gt, 4, tmp_path / "four.json")
+def test_two_process_gloo_epoch(tmp_path: Path, coco_gt: dict, coco_subset: Path) -> None:
+    data = write_subset(coco_gt, 4, tmp_path / "four.json")
     out = tmp_path / "run"
-    raw = tiny_config(data, coco_dev / "images", out, val={"interval": 1, "flip": False})
+    raw = tiny_config(data, coco_subset / "images", out, val={"interval": 1, "flip": False})
     raw["train"].pop("threads")  # torchrun sets OMP_NUM_THREADS=1 per process
     config = tmp_path / "ddp.yaml"
     config.write_text(yaml.safe_dump(raw))

@@ -23,10 +23,10 @@ log = logging.getLogger(__name__)
 
 
 @pytest.mark.slow
-def test_overfit_eight_persons(tmp_path: Path, dev_gt: dict, coco_dev: Path) -> None:
-    data = write_subset(dev_gt, 8, tmp_path / "eight.json")
+def test_overfit_eight_persons(tmp_path: Path, coco_gt: dict, coco_subset: Path) -> None:
+    data = write_subset(coco_gt, 8, tmp_path / "eight.json")
     raw = tiny_config(
-        data, coco_dev / "images", tmp_path / "run",
+        data, coco_subset / "images", tmp_path / "run",
         model={"args": {**TINY_HRNET["args"], "width": 32}, "input_size": [96, 128]},
         augment={"enabled": False},
         optim={"lr": 1e-3, "lr_steps": [120]},

@@ -25,15 +25,15 @@ def _run(raw: dict, **train_keys) -> dict[str, torch.Tensor]:
     return state
 
 
-def test_resume_equals_straight_run(tmp_path: Path, dev_gt: dict, coco_dev: Path) -> None:
+def test_resume_equals_straight_run(tmp_path: Path, coco_gt: dict, coco_subset: Path) -> None:
     """3 steps, stop (mid-epoch), resume to 6 == 6 straight steps, bitwise; augmentation and LR decay on."""
-    data = write_subset(dev_gt, 4, tmp_path / "four.json")
+    data = write_subset(coco_gt, 4, tmp_path / "four.json")
     common = dict(
         augment={"enabled": True},
         optim={"lr": 1e-3, "lr_steps": [1, 2], "lr_factor": 0.5},
     )
-    straight = tiny_config(data, coco_dev / "images", tmp_path / "straight", **common)
-    resumed = tiny_config(data, coco_dev / "images", tmp_path / "resumed", **common)
+    straight = tiny_config(data, coco_subset / "images", tmp_path / "straight", **common)
+    resumed = tiny_config(data, coco_subset / "images", tmp_path / "resumed", **common)
 
     a = _run(straight, epochs=4, max_steps=6)
     half = _run(resumed, epochs=4, max_steps=3)
@@ -56,10 +56,10 @@ def test_resume_equals_straight_run(tmp_path: Path, dev_gt: dict, coco_dev: Path
 
 
 def test_checkpoint_loads_with_create_model_and_val_cli(
-    tmp_path: Path, dev_gt: dict, coco_dev: Path, capsys: pytest.CaptureFixture
+    tmp_path: Path, coco_gt: dict, coco_subset: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    data = write_subset(dev_gt, 2, tmp_path / "two.json")
-    raw = tiny_config(data, coco_dev / "images", tmp_path / "run", val={"interval": 1, "flip": True})
+    data = write_subset(coco_gt, 2, tmp_path / "two.json")
+    raw = tiny_config(data, coco_subset / "images", tmp_path / "run", val={"interval": 1, "flip": True})
     summary = train(config_from_dict(raw))
     assert summary.best_ap >= 0.0
     for name in ("last.pth", "best.pth"):
@@ -91,23 +91,23 @@ def test_checkpoint_loads_with_create_model_and_val_cli(
     torch.save(model.state_dict(), plain)
     args = [f"model.args.{k}={json.dumps(v)}" for k, v in TINY_HRNET["args"].items()]
     code = val_main([str(plain), *args, "model.input_size=64,96", "--model", TINY_HRNET["name"], "--gt", str(data),
-                     "--images", str(coco_dev / "images"), "--json"])
+                     "--images", str(coco_subset / "images"), "--json"])
     assert code == 0
     assert json.loads(capsys.readouterr().out)["AP"] == pytest.approx(summary.best_ap, abs=1e-9)
 
 
-def test_time_budget_stops_between_epochs(tmp_path: Path, dev_gt: dict, coco_dev: Path) -> None:
-    data = write_subset(dev_gt, 2, tmp_path / "two.json")
-    raw = tiny_config(data, coco_dev / "images", tmp_path / "run")
+def test_time_budget_stops_between_epochs(tmp_path: Path, coco_gt: dict, coco_subset: Path) -> None:
+    data = write_subset(coco_gt, 2, tmp_path / "two.json")
+    raw = tiny_config(data, coco_subset / "images", tmp_path / "run")
     raw["train"].update(epochs=5, max_minutes=1e-4)
     summary = train(config_from_dict(raw))
     assert summary.epochs_done == 1 and summary.step == 1
     assert torch.load(tmp_path / "run" / "last.pth", weights_only=True)["epoch"] == 1
 
 
-def test_resume_rejects_another_model(tmp_path: Path, dev_gt: dict, coco_dev: Path) -> None:
-    data = write_subset(dev_gt, 2, tmp_path / "two.json")
-    raw = tiny_config(data, coco_dev / "images", tmp_path / "run")
+def test_resume_rejects_another_model(tmp_path: Path, coco_gt: dict, coco_subset: Path) -> None:
+    data = write_subset(coco_gt, 2, tmp_path / "two.json")
+    raw = tiny_config(data, coco_subset / "images", tmp_path / "run")
     train(config_from_dict(raw))
     raw["model"]["args"] = {**raw["model"]["args"], "width": 16}
     raw["train"]["resume"] = "auto"

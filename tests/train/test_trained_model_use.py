@@ -11,6 +11,8 @@ import pytest
 import torch
 from train_helpers import tiny_config, write_subset
 
+import testdata
+
 from posekit.cli import main
 from posekit.factory import build_pose_model
 from posekit.models.trained import load_trained_model
@@ -22,10 +24,10 @@ from posekit.train.trainer import train
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, dev_gt: dict, coco_dev: Path) -> Path:
+def trained_run(tmp_path_factory, coco_gt: dict, coco_subset: Path) -> Path:
     out = tmp_path_factory.mktemp("trained")
-    data = write_subset(dev_gt, 2, out / "two.json")
-    train(config_from_dict(tiny_config(data, coco_dev / "images", out / "run")))
+    data = write_subset(coco_gt, 2, out / "two.json")
+    train(config_from_dict(tiny_config(data, coco_subset / "images", out / "run")))
     return out / "run"
 
 
@@ -57,12 +59,11 @@ def test_export_cli_writes_a_self_describing_onnx(trained_run: Path, tmp_path: P
     assert main(["export", str(trained_run / "last.pth"), "--out", str(out), "--input-size", "320"]) == 2
 
 
-def test_predict_cli_takes_the_checkpoint_as_pose_model(trained_run: Path, shared_dir: Path, models_dir: Path,
-                                                        tmp_path: Path) -> None:
-    image = shared_dir / "data" / "samples" / "person.jpg"
+def test_predict_cli_takes_the_checkpoint_as_pose_model(trained_run: Path, tmp_path: Path) -> None:
+    image = testdata.PERSON_IMAGE  # the default detector (PicoDet-S, in the package) finds the person
     for runtime in ("onnx", "torch"):
         out = tmp_path / runtime
-        code = main(["predict", str(image), "--out", str(out), "--models-dir", str(models_dir),
+        code = main(["predict", str(image), "--out", str(out),
                      "--pose-model", str(trained_run / "last.pth"), "--runtime", runtime, "--threads", "1"])
         assert code == 0
         results = json.loads((out / "results.json").read_text())

@@ -1,4 +1,4 @@
-"""Helpers of the training tests: small COCO subsets of coco-val-dev and tiny configs."""
+"""Helpers of the training tests: small COCO subsets of the test COCO images and tiny configs."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def single_person_images(gt: dict[str, Any], n: int, min_keypoints: int = 12) ->
         if per_image[a["image_id"]] == 1 and not a["iscrowd"] and a["num_keypoints"] >= min_keypoints
     ]
     if len(ids) < n:
-        raise RuntimeError(f"coco-val-dev has only {len(ids)} suitable single-person images")
+        raise RuntimeError(f"the ground truth has only {len(ids)} suitable single-person images")
     return ids[:n]
 
 

@@ -18,6 +18,8 @@ from posekit.video.sources import (
 
 from videotest_utils import decode_index, jpeg_offsets, write_mjpg_video, write_png_sequence
 
+import testdata
+
 
 def test_natural_sort() -> None:
     names = ["frame10.png", "frame2.png", "Frame1.png", "frame1b.png"]
@@ -125,8 +127,8 @@ def test_capture_source_open_failure() -> None:
         CaptureSource("rtsp://127.0.0.1:1/none", max_consecutive_failures=1)
 
 
-def test_shared_videos(shared_dir: Path) -> None:
-    src = open_source(shared_dir / "data" / "videos" / "mmpose-demo.mp4")
+def test_demo_video() -> None:
+    src = open_source(testdata.DEMO_VIDEO)
     frames = list(src)
     assert len(frames) == 5 and frames[0].image.shape == (540, 960, 3)
     assert [round(f.time, 3) for f in frames] == [0.0, 0.2, 0.4, 0.6, 0.8]

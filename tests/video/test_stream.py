@@ -15,6 +15,8 @@ from posekit.video.tracker import TrackerConfig
 
 from videotest_utils import FakeEstimator, blank_frame, make_poses, person, write_png_sequence
 
+import testdata
+
 
 def walking_world(n: int, enter_at: int = 7, vanish_at: int | None = None) -> dict[int, dict[int, np.ndarray]]:
     """Person 0 walks right all along; person 1 enters at ``enter_at`` (and vanishes at ``vanish_at``)."""
@@ -223,16 +225,15 @@ def test_propagated_poses_continue_their_tracks_even_when_reordered() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("detect_every", [1, 3])
-def test_pipelined_stream_equals_the_serial_loop(detect_every: int, shared_dir: Path) -> None:
+def test_pipelined_stream_equals_the_serial_loop(detect_every: int) -> None:
     """With two workers the detection frames run ahead on estimator replicas; every frame's poses and
     track ids are exactly those of the serial loop."""
     from posekit.pipeline import PoseEstimator
 
-    models = shared_dir / "models"
-    video = shared_dir / "data" / "videos" / "vtest.avi"
-    serial_est = PoseEstimator.from_preset("fast", models_dir=models, num_threads=1)
+    video = testdata.VTEST_VIDEO  # the first 30 frames of OpenCV's vtest.avi
+    serial_est = PoseEstimator.from_preset("fast", num_threads=1)
     serial = list(stream_poses(serial_est, video, detect_every=detect_every, max_frames=24, workers=1))
-    engine_est = PoseEstimator.from_preset("fast", models_dir=models, num_threads=1)
+    engine_est = PoseEstimator.from_preset("fast", num_threads=1)
     parallel = list(stream_poses(engine_est, video, detect_every=detect_every, max_frames=24, workers=2, threads=1))
     assert [i for i, _, _ in parallel] == [i for i, _, _ in serial] == list(range(24))
     assert sum(len(p) for _, _, p in serial) > 24
