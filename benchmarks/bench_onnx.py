@@ -1,7 +1,9 @@
-"""The shipped ONNX networks, op by op: ms per crop by batch, threads and backend, and where the time goes.
+"""ONNX networks, op by op: ms per crop by batch, threads and backend, and where the time goes.
 
-For each network (default: PicoDet-S 320, PP-TinyPose 256x192 and 128x96) and
-each (backend, threads, batch), the median wall time per crop (per image for
+For each network (default: PicoDet-S 320, PP-TinyPose 256x192 and 128x96; any catalogue name: PyTorch networks
+such as ``rtmpose_m_256x192`` are exported to ONNX in memory with their default initial weights, which cost the
+same time as trained ones) and
+each (device, backend, threads, batch), the median wall time per crop (per image for
 the detector) of ``session.run`` on random input, every configuration timed in
 turn in each round (A B C A B C), so that drift on the machine hits them all
 alike. ``--profile`` adds ONNX Runtime's own profile of each network at one
@@ -14,6 +16,11 @@ Run it alone on an idle machine and quote the load averages it prints::
     python benchmarks/bench_onnx.py --threads 1 2 --batches 1 2 4 8 16 32
     python benchmarks/bench_onnx.py --backends onnxruntime openvino --threads 1 --batches 1 8
     python benchmarks/bench_onnx.py --profile --threads 1 --batches 8
+    # RTMPose-t/s/m/l next to PP-TinyPose (the README's models table):
+    python benchmarks/bench_onnx.py --models rtmpose_t_256x192 rtmpose_s_256x192 rtmpose_m_256x192 \
+        rtmpose_l_256x192 pp_tinypose_256x192 pp_tinypose_128x96 --threads 1 2 --batches 1 2 4 8 16 32
+    # a GPU beside the CPU, float32 and float16 (benchmarks/bench_device.py runs this for every device found):
+    python benchmarks/bench_onnx.py --devices cpu cuda --half --threads 16 --batches 1 8 32 64
     # ORT thread spinning on 2 threads, idle and with 2 busy processes beside it:
     python benchmarks/bench_onnx.py --threads 2 --batches 8 --spinning off on [--load 2]
 """
@@ -35,9 +42,26 @@ import numpy as np
 
 from _estimator import SHARED
 from posekit import catalog
-from posekit.runtime import make_session
+from posekit.runtime import Device, make_session
 
 DEFAULT_MODELS = ("picodet_s_320", "pp_tinypose_256x192", "pp_tinypose_128x96")
+
+
+def model_source(name: str, models_dir: str | None) -> Path | bytes:
+    """What ``make_session`` opens for catalogue model ``name``: its ONNX file, or for a PyTorch network (runtime
+    ``torch``) its ONNX export in memory with the constructor's initial weights (the same graph and cost as with
+    trained weights)."""
+    entry = catalog.get(name)
+    if entry.runtime == "onnx":
+        return catalog.model_file_path(name, models_dir)
+    import torch
+
+    from posekit.models.onnx_export import onnx_bytes
+    from posekit.models.registry import create_model
+
+    torch.manual_seed(0)
+    spec = entry.spec if entry.task == "pose" else None
+    return onnx_bytes(create_model(name), entry.input_size, spec)
 
 
 def _input(session, batch: int) -> tuple[str, np.ndarray]:
@@ -88,7 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", nargs="+", default=["onnxruntime"], choices=("onnxruntime", "openvino"))
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32],
-                        help="batch sizes of the pose models (detectors: batch 1)")
+                        help="batch sizes of the pose models (detectors: --detector-batches)")
+    parser.add_argument("--detector-batches", type=int, nargs="+", default=[1],
+                        help="batch sizes (images) of the detectors (default 1; the accelerator plan batches 8)")
+    parser.add_argument("--devices", nargs="+", default=["cpu"],
+                        help="devices (posekit.runtime.Device: cpu, cuda:0, openvino:GPU, ...); a backend a device "
+                             "does not run is skipped")
+    parser.add_argument("--half", action="store_true", help="also time float16 (--half) on each accelerator")
     parser.add_argument("--spinning", nargs="+", default=["off"], choices=("off", "on"),
                         help="ONNX Runtime intra-op thread spinning (OpenVINO ignores it)")
     parser.add_argument("--load", type=int, default=0,
@@ -103,17 +133,25 @@ def main(argv: list[str] | None = None) -> int:
 
     configs = []
     for model in args.models:
-        path = catalog.model_file_path(model, args.models_dir)
-        batches = [1] if catalog.get(model).task == "detection" else args.batches
-        for backend in args.backends:
-            for threads in args.threads:
-                for spin in args.spinning:
-                    session = make_session(path, threads, backend=backend, spinning=spin == "on")
-                    for batch in batches:
-                        name, x = _input(session, batch)
-                        session.run(None, {name: x})  # warm-up
-                        configs.append({"model": model, "backend": backend, "threads": threads, "spin": spin,
-                                        "batch": batch, "session": session, "feed": {name: x}, "ms": []})
+        path = model_source(model, args.models_dir)
+        batches = args.detector_batches if catalog.get(model).task == "detection" else args.batches
+        for device, half in [(d, h) for d in args.devices
+                             for h in ([False, True] if args.half and Device.parse(d).accelerator else [False])]:
+            for backend in args.backends:
+                for threads in args.threads:
+                    for spin in args.spinning:
+                        try:
+                            session = make_session(path, threads, backend=backend, spinning=spin == "on",
+                                                   device=device, half=half)
+                        except ValueError:  # a backend this device does not run (e.g. cuda with openvino)
+                            continue
+                        label = device + ("+half" if half else "")
+                        for batch in batches:
+                            name, x = _input(session, batch)
+                            session.run(None, {name: x})  # warm-up (and the first-shape work of GPU providers)
+                            configs.append({"model": model, "backend": backend, "threads": threads, "spin": spin,
+                                            "device": label, "batch": batch, "session": session,
+                                            "feed": {name: x}, "ms": []})
     burners = [mp.get_context("spawn").Process(target=_burn, daemon=True) for _ in range(args.load)]
     for p in burners:
         p.start()
@@ -130,22 +168,28 @@ def main(argv: list[str] | None = None) -> int:
             p.terminate()
     load_after = os.getloadavg()
 
-    print("| model | backend | threads | spinning | " + " | ".join(f"batch {b}" for b in args.batches) + " |")
-    print("|---" * (4 + len(args.batches)) + "|")
+    shown = sorted(set(args.batches) | set(args.detector_batches))
+    print("| model | device | backend | threads | spinning | " + " | ".join(f"batch {b}" for b in shown) + " |")
+    print("|---" * (5 + len(shown)) + "|")
     rows = []
-    for key in dict.fromkeys((c["model"], c["backend"], c["threads"], c["spin"]) for c in configs):
+    for key in dict.fromkeys((c["model"], c["device"], c["backend"], c["threads"], c["spin"]) for c in configs):
         cells = {c["batch"]: statistics.median(c["ms"]) for c in configs
-                 if (c["model"], c["backend"], c["threads"], c["spin"]) == key}
-        rows.append({"model": key[0], "backend": key[1], "threads": key[2], "spinning": key[3], "ms_per_crop": cells})
-        print(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | "
-              + " | ".join(f"{cells[b]:.2f}" if b in cells else "" for b in args.batches) + " |")
+                 if (c["model"], c["device"], c["backend"], c["threads"], c["spin"]) == key}
+        rows.append({"model": key[0], "device": key[1], "backend": key[2], "threads": key[3], "spinning": key[4],
+                     "ms_per_crop": cells})
+        print(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {key[4]} | "
+              + " | ".join(f"{cells[b]:.2f}" if b in cells else "" for b in shown) + " |")
     print(f"ms per crop (detector: per image), median of {args.rounds} interleaved rounds, {args.load} busy "
           f"process(es) beside; load average after: {load_after}")
 
     profiles = {}
     if args.profile:
         for model in args.models:
-            path = catalog.model_file_path(model, args.models_dir)
+            path = model_source(model, args.models_dir)
+            if isinstance(path, bytes):
+                scratch = Path(tempfile.mkdtemp()) / f"{model}.onnx"
+                scratch.write_bytes(path)
+                path = scratch
             batch = 1 if catalog.get(model).task == "detection" else args.batches[0]
             ops = profile_ops(path, batch, args.threads[0])
             profiles[model] = ops

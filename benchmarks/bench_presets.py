@@ -15,6 +15,17 @@ bucket too. Speed is the whole pipeline of ``posekit predict`` on a folder
 (:meth:`posekit.pipeline.PoseEstimator.predict_files`: decoding, detection, crop
 budget, pose network, tail), wall clock per chunk.
 
+The configuration ``one-stage:planted`` is the one-stage path (:mod:`posekit.pose.onestage`)
+with a synthetic YOLO-pose contract network: for each image the network's output
+is planted from the ground truth, 30 overlapping candidates per labelled person
+(boxes jittered by up to 5 %, scores 0.9 down to 0.3) and 200 faint background
+candidates (scores 0.002-0.02, above the 0.001 evaluation threshold), the way a real
+model's raw output crowds with the people; then the product's own work runs:
+Ultralytics' letterbox, the synthetic network (a fixed, small cost), decoding,
+score threshold, NMS and the tail. A real network's own time does not depend
+on the image content, so this is the part of a one-stage model's cost that
+could grow with the crowd. Its AP is meaningless (planted from the ground truth).
+
 Prints two markdown tables (the README's accuracy/speed table and ms/image by
 people count) and writes them with the raw figures to ``--out``. Run it alone
 on an idle machine and quote the load averages it prints.
@@ -23,6 +34,7 @@ Usage::
 
     python benchmarks/bench_presets.py [--presets fast balanced accurate movenet] [--modes serial engine] [--chunk 25]
     python benchmarks/bench_presets.py --presets balanced balanced@openvino --modes engine
+    python benchmarks/bench_presets.py --presets fast balanced one-stage --modes serial  # the crowd-cost table
 """
 
 from __future__ import annotations
@@ -50,14 +62,81 @@ def people_bucket(count: int) -> str:
     return next(name for name, low, high in BUCKETS if low <= count <= high)
 
 
+def _planted_one_stage(image_ids: dict[str, int], threads: int | None) -> Any:
+    """The ``one-stage:planted`` estimator: a synthetic YOLO-pose file whose ``run`` returns, for each image, an
+    output planted from its ground truth (see the module docstring). One worker, serial."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from posekit.evaluation import load_coco_json
+    from posekit.pipeline import PoseEstimator
+
+    rows, k = 8400, 17
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["images"], ["m"], keepdims=0),
+         helper.make_node("Mul", ["m", "zero"], ["z"]), helper.make_node("Add", ["const", "z"], ["output0"])],
+        "planted", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 640, 640])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 5 + 3 * k, rows])],
+        [numpy_helper.from_array(np.zeros((1, 5 + 3 * k, rows), np.float32), "const"),
+         numpy_helper.from_array(np.zeros((), np.float32), "zero")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"planted-yolo-pose-{os.getpid()}.onnx"
+    onnx.save(model, str(path))
+    est = PoseEstimator(pose_model=str(path), num_threads=threads)
+    gt = load_coco_json(DEV / "person_keypoints.json")
+    by_image: dict[int, list] = {}
+    for a in gt["annotations"]:
+        if not a.get("iscrowd") and a.get("num_keypoints", 0) > 0:
+            by_image.setdefault(a["image_id"], []).append(a)
+    sizes = {im["id"]: (im["width"], im["height"]) for im in gt["images"]}
+    model_run = est.pose_model.run
+    current: dict[str, int] = {}
+
+    def planted_run(x: Any) -> list:
+        out = model_run(x)[0].copy()  # the network's own (fixed) cost, then the planted candidates
+        image_id = current["id"]
+        w, h = sizes[image_id]
+        r = min(640 / w, 640 / h)
+        pad = np.array([round((640 - round(w * r)) / 2 - 0.1), round((640 - round(h * r)) / 2 - 0.1)])
+        rng = np.random.default_rng(image_id)
+        cands = []
+        for a in by_image.get(image_id, []):
+            x0, y0, bw, bh = a["bbox"]
+            kp = np.asarray(a["keypoints"], np.float64).reshape(k, 3)
+            for score in np.linspace(0.9, 0.3, 30):
+                jit = 1 + rng.uniform(-0.05, 0.05, 4)
+                c = np.array([x0 + bw / 2, y0 + bh / 2, bw, bh]) * jit
+                pts = kp[:, :2] + rng.normal(0, 0.02 * max(bw, bh), (k, 2))
+                cands.append(np.concatenate([c[:2] * r + pad, c[2:] * r, [score],
+                                             np.column_stack([pts * r + pad, np.full(k, 0.8)]).ravel()]))
+        for _ in range(200):
+            c = np.array([rng.uniform(0, 640), rng.uniform(0, 640), rng.uniform(10, 200), rng.uniform(10, 200)])
+            cands.append(np.concatenate([c, [rng.uniform(0.002, 0.02)], rng.uniform(0, 640, 3 * k)]))
+        block = np.asarray(cands, np.float32)[:rows]
+        out[0, :, : len(block)] = block.T
+        return [out]
+
+    est.pose_model.run = planted_run  # type: ignore[method-assign]
+    est._planted_current = current  # type: ignore[attr-defined]
+    return est
+
+
 def _worker(conn: Any, config: str, models_dir: str, threads: int | None, image_ids: dict[str, int]) -> None:
-    """Serve ``("run", paths)`` and ``("finish", None)`` for one configuration ``PRESET[@RUNTIME]:MODE``."""
+    """Serve ``("run", paths)`` and ``("finish", None)`` for one configuration ``PRESET[@RUNTIME][/DEVICE[+half]]:MODE``
+    (device default ``cpu``; ``benchmarks/bench_device.py`` names others, e.g. ``balanced/cuda:0+half:engine``)."""
+    if config.startswith("one-stage"):
+        _planted_worker(conn, threads, image_ids)
+        return
     from posekit.engine import plan_engine
     from posekit.pipeline import PoseEstimator
 
     from posekit.presets import get_preset
 
-    preset, _, mode = config.partition(":")
+    preset, _, mode = config.rpartition(":")
+    preset, _, device = preset.partition("/")
+    device, half = device.removesuffix("+half"), device.endswith("+half")
     name, _, runtime = preset.partition("@")
     settings = get_preset(name)
     if mode in ("serial", "baseline"):  # one estimator, all cores' threads, read-ahead thread
@@ -68,12 +147,12 @@ def _worker(conn: Any, config: str, models_dir: str, threads: int | None, image_
     if mode == "baseline":  # the release before the engine: ONNX Runtime, no minimum box size
         settings, runtime = settings.with_(min_box_size=0.0), runtime or "onnx"
     est = PoseEstimator(preset=settings, models_dir=models_dir, num_threads=session_threads,
-                        runtime=runtime or "auto")
+                        runtime=runtime or "auto", device=device or "cpu", half=half)
     results: list[dict] = []
     list(est.predict_files(list(image_ids)[:2], workers=workers, threads=session_threads))  # build replicas
     est.timer.reset()
     est.crops_run = 0
-    conn.send(("ready", f"{est!r} workers={workers} threads={session_threads}"))
+    conn.send(("ready", f"{est!r} workers={workers} threads={session_threads} device={est.device}"))
     while True:
         command, paths = conn.recv()
         if command == "finish":
@@ -91,6 +170,28 @@ def _worker(conn: Any, config: str, models_dir: str, threads: int | None, image_
                 continue
             results.extend(poses.to_coco(image_ids[str(path)]))
         conn.send({"seconds": time.perf_counter() - start, "errors": errors})
+
+
+def _planted_worker(conn: Any, threads: int | None, image_ids: dict[str, int]) -> None:
+    """The ``one-stage:planted`` configuration's worker (serial: the planted outputs follow the image in hand)."""
+    from posekit.io import read_image
+
+    est = _planted_one_stage(image_ids, threads)
+    results: list[dict] = []
+    conn.send(("ready", f"{est!r} (planted outputs) workers=1 threads={threads}"))
+    while True:
+        command, paths = conn.recv()
+        if command == "finish":
+            peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            conn.send({"results": results, "peak_rss_mb": peak_kb / 1024, "stage_s": est.timer.totals, "crops": 0})
+            return
+        start = time.perf_counter()
+        for path in paths:
+            est._planted_current["id"] = image_ids[path]
+            with est.timer("read"):
+                image = read_image(path, ignore_orientation=True)
+            results.extend(est(image).to_coco(image_ids[path]))
+        conn.send({"seconds": time.perf_counter() - start, "errors": 0})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {os.getloadavg()}", flush=True)
 
     ctx = mp.get_context("spawn")
-    configs = [f"{p}:{m}" for p in args.presets for m in args.modes]
+    configs = [f"{p}:{m}" for p in args.presets if p != "one-stage" for m in args.modes]
+    configs += ["one-stage:planted"] if "one-stage" in args.presets else []
     workers = {}
     for name in configs:
         parent, child = ctx.Pipe()
@@ -166,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         })
     by_name = {r["config"]: r for r in rows}
     ref = by_name.get("movenet:serial") or by_name.get("movenet:engine")
-    stages = ["detect", "crop", "network", "decode", "map_back", "pose_nms"]
+    stages = ["read", "resize", "detect", "crop", "network", "decode", "map_back", "pose_nms"]
     lines = [
         "| preset:mode | AP | AP multi-person | AR | images/s | × baseline | × movenet | crops/image | "
         + " | ".join(f"{s} ms" for s in stages) + " | peak RSS MB |",

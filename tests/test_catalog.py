@@ -1,36 +1,48 @@
-"""Tests for posekit.catalog: entries, sha256, the models directory and downloads from a loopback server."""
+"""Tests for posekit.catalog: entries, sha256, the models directory and downloads from a loopback server.
+
+File lookups and downloads run on the synthetic contract networks (``contract_catalog``: the catalogue with their
+sha256), so they exercise the same checks as the real files; one test compares the catalogue with the real files'
+SHA256SUMS (``shared_data``)."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import http.server
+import json
 import shutil
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from posekit import catalog
+import testdata
+from posekit import catalog, geometry
 from posekit.io import sha256_file
 from posekit.spec import DetectorSpec, PoseModelSpec
 
 
+@pytest.mark.shared_data
 def test_catalog_sha256_matches_shared_sha256sums(models_dir):
     sums = {}
     for line in (models_dir / "SHA256SUMS").read_text().splitlines():
         digest, name = line.split()
         sums[name] = digest
     for m in catalog.list_entries(runtime="onnx"):
-        assert sums[m.file.name] == m.sha256, m.name
         assert "test-only" not in m.file.name  # the unlicensed test model is never registered
+        if m.sha256 is not None:  # the files of the team's model set (the downloads are pinned instead)
+            assert sums[m.file.name] == m.sha256, m.name
 
 
 def test_list_entries_by_task_and_runtime():
     assert {m.name for m in catalog.list_entries("detection", "onnx")} == {
-        "yolox_nano", "rtmdet_nano", "picodet_s_320", "picodet_s_192"}
+        "yolox_nano", "rtmdet_nano", "picodet_s_320", "picodet_s_192", "yolox_m_humanart", "yolox_tiny_humanart"}
     assert {m.name for m in catalog.list_entries("pose", "onnx")} == {
-        "movenet_thunder", "movenet_lightning", "pp_tinypose_256x192", "pp_tinypose_128x96"}
+        "movenet_thunder", "movenet_lightning", "pp_tinypose_256x192", "pp_tinypose_128x96",
+        *(f"rtmpose_{s}_256x192_onnx" for s in "tsml"), "rtmpose_m_384x288_onnx", "rtmpose_l_384x288_onnx",
+        "dwpose_m_256x192_onnx", "dwpose_l_384x288_onnx", "rtmw_m_256x192_onnx", "rtmw_l_256x192_onnx",
+        "rtmw_l_384x288_onnx"}
     assert all(isinstance(m.spec, PoseModelSpec) for m in catalog.list_entries("pose"))
     assert all(isinstance(m.spec, DetectorSpec) for m in catalog.list_entries("detection"))
     assert "yolov3_spp" in {m.name for m in catalog.list_entries("detection", "torch")}
@@ -67,7 +79,8 @@ def test_resolve_models_dir_order(tmp_path, monkeypatch):
     assert catalog.default_models_dir() == tmp_path / "cache" / "posekit" / "models"
 
 
-def test_model_file_path(models_dir, tmp_path):
+def test_model_file_path(contract_catalog, tmp_path):
+    models_dir = contract_catalog
     assert catalog.model_file_path("yolox_nano", models_dir) == models_dir / "yolox_nano_416x416.onnx"
     with pytest.raises(KeyError, match="choices"):
         catalog.model_file_path("resnet", models_dir)
@@ -120,8 +133,8 @@ def user_cache(tmp_path, monkeypatch) -> Path:
     return tmp_path / "cache" / "posekit" / "models"
 
 
-def test_download_verifies_caches_and_reuses(models_dir, user_cache, monkeypatch):
-    with _Server(models_dir) as server:
+def test_download_verifies_caches_and_reuses(contract_catalog, user_cache, monkeypatch):
+    with _Server(contract_catalog) as server:
         monkeypatch.setenv("POSEKIT_MODELS_URL", server.url)
         path = catalog.model_file_path("rtmdet_nano")
         assert path == user_cache / "rtmdet-nano-person" / "end2end.onnx"
@@ -136,7 +149,8 @@ def test_download_verifies_caches_and_reuses(models_dir, user_cache, monkeypatch
     assert catalog.model_file_path("rtmdet_nano") == path
 
 
-def test_corrupt_download_is_rejected_and_not_cached(models_dir, user_cache, tmp_path, monkeypatch):
+def test_corrupt_download_is_rejected_and_not_cached(contract_catalog, user_cache, tmp_path, monkeypatch):
+    models_dir = contract_catalog
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     data = bytearray((models_dir / "yolox_nano_416x416.onnx").read_bytes())
@@ -176,8 +190,8 @@ def test_unreachable_server_is_a_clear_error(user_cache, monkeypatch):
     assert not (user_cache / "movenet-lightning_with_heatmaps.onnx").exists()
 
 
-def test_managed_folder_never_downloads(models_dir, tmp_path, monkeypatch):
-    with _Server(models_dir) as server:
+def test_managed_folder_never_downloads(contract_models, tmp_path, monkeypatch):
+    with _Server(contract_models) as server:
         monkeypatch.setenv("POSEKIT_MODELS_URL", server.url)
         with pytest.raises(catalog.ModelFileMissing, match="--models-dir"):
             catalog.model_file_path("yolox_nano", tmp_path)
@@ -192,3 +206,148 @@ def test_files_without_a_verified_download_are_never_fetched(user_cache, monkeyp
     monkeypatch.setenv("POSEKIT_MODELS_URL", "http://127.0.0.1:9")
     with pytest.raises(catalog.ModelFileMissing, match="no verified download"):
         catalog.model_file_path("yolov3_spp")
+
+
+# ----------------------------------------------------------------------------- mmdeploy SDK zips (RTMPose & co.)
+
+#: Planted crop keypoints of the synthetic RTMPose-m stand-in: an upright person in the 192x256 crop.
+_CROP_KEYPOINTS = np.array(testdata.MOVENET_YX)[:, ::-1] * [192, 256]
+
+
+@pytest.fixture(scope="module")
+def sdk_mirror(tmp_path_factory) -> Path:
+    """A local mirror in rtmlib's layout: the ``rtmpose-m`` preset's two zips and ``crowd``'s under their official
+    names."""
+    import contract_models as cm
+
+    mirror = tmp_path_factory.mktemp("mirror")
+    person = np.column_stack([_CROP_KEYPOINTS + [220, 180], np.full(17, 0.9)])
+    for name, model in (
+        ("yolox_m_humanart", cm.rtmdet_end2end([(200.0, 100.0, 330.0, 500.0, 0.93)], [0], size=640)),
+        ("rtmpose_m_256x192_onnx", cm.simcc_net(_CROP_KEYPOINTS)),
+        ("rtmo_s_body7", cm.rtmo_net([[200.0, 170.0, 430.0, 450.0, 0.88]], person[None])),
+    ):
+        file = catalog.get(name).file
+        cm.sdk_zip(model, mirror / file.remote_name, file.remote_name.removesuffix(".zip"))
+    return mirror
+
+
+def test_sdk_entries_are_zip_members_with_pinned_digests():
+    entry = catalog.get("rtmpose_m_256x192_onnx")
+    assert entry.runtime == "onnx" and entry.spec.output == "simcc" and entry.spec.input_size == (192, 256)
+    file = entry.file
+    assert file.archive_member == "end2end.onnx" and file.integrity == "pinned"
+    assert file.url.startswith("https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/onnx_sdk/")
+    assert file.remote_name == file.url.rsplit("/", 1)[-1] and file.remote_name.endswith("-e48f03d0_20230504.zip")
+    assert file.name == file.remote_name.removesuffix(".zip") + "/end2end.onnx"
+    # MMPose .pth files carry the first 8 hex digits of their sha256; RTMW's distilled files only a date
+    assert catalog.get("rtmpose_m_256x192").file.sha256_prefix == "63eb25f7"
+    assert catalog.get("rtmw_l_256x192").file.integrity == "pinned"
+    hrnet = catalog.get("hrnet_w32_256x192")
+    assert [f.integrity for f in hrnet.files] == ["sha256", "sha256 prefix"]
+    assert hrnet.files[1].sha256_prefix == "81c58e40" and hrnet.files[1].url.endswith(hrnet.files[1].name)
+
+
+def test_preset_downloads_verifies_extracts_and_runs(sdk_mirror, user_cache, tmp_path, monkeypatch):
+    """``posekit predict --preset rtmpose-m`` from a mirror: zips fetched once, members extracted and pinned, poses
+    where the stand-ins planted them; a later run uses the cache; a changed file is fetched again and must match
+    its pin."""
+    from posekit.cli import main
+
+    with _Server(sdk_mirror) as server:
+        monkeypatch.setenv("POSEKIT_MODELS_URL", server.url)
+        assert main(["predict", str(testdata.PERSON_IMAGE), "--out", str(tmp_path / "a"), "--preset", "rtmpose-m",
+                     "--threads", "1", "-q"]) == 0
+        assert sorted(server.requests) == sorted("/" + catalog.get(n).file.remote_name
+                                                 for n in ("yolox_m_humanart", "rtmpose_m_256x192_onnx"))
+        pose_file = user_cache / catalog.get("rtmpose_m_256x192_onnx").file.name
+        pin = json.loads(catalog.pin_path(pose_file).read_text())
+        assert pin["sha256"] == sha256_file(pose_file) and pin["url"].startswith(server.url)
+        assert not [p for p in pose_file.parent.iterdir() if p.name.startswith(".download")]  # no staging left
+        results = json.loads((tmp_path / "a" / "results.json").read_text())
+        assert len(results) == 1
+        kp = np.asarray(results[0]["keypoints"]).reshape(17, 3)
+        # the planted box (640 input = the 480x640 photo scaled by 1) and crop keypoints, mapped back by hand
+        centers, scales = geometry.box_to_center_scale(np.array([[200.0, 100.0, 330.0, 500.0]]), 0.75, 1.25)
+        expected = centers[0] - scales[0] / 2 + _CROP_KEYPOINTS * scales[0] / [192, 256]
+        np.testing.assert_allclose(kp[:, :2], expected, atol=0.5 * scales[0, 0] / 192 + 0.01)
+
+        # second run: nothing downloaded
+        assert main(["predict", str(testdata.PERSON_IMAGE), "--out", str(tmp_path / "b"), "--preset", "rtmpose-m",
+                     "-q"]) == 0
+        assert len(server.requests) == 2
+        # a damaged cached file fails its pin: fetched again, and the fresh copy matches the pin
+        pose_file.write_bytes(pose_file.read_bytes()[:-10])
+        assert catalog.model_file_path("rtmpose_m_256x192_onnx") == pose_file
+        assert len(server.requests) == 3 and sha256_file(pose_file) == pin["sha256"]
+
+
+def test_changed_or_damaged_zips_are_refused(sdk_mirror, user_cache, tmp_path, monkeypatch):
+    import contract_models as cm
+
+    file = catalog.get("rtmpose_m_256x192_onnx").file
+    mirror = tmp_path / "mirror"
+    shutil.copytree(sdk_mirror, mirror)
+    with _Server(mirror) as server:
+        monkeypatch.setenv("POSEKIT_MODELS_URL", server.url)
+        path = catalog.model_file_path("rtmpose_m_256x192_onnx")  # pinned now
+        # the mirror now serves another network under the same name: the pin refuses it
+        cm.sdk_zip(cm.simcc_net(_CROP_KEYPOINTS + 3), mirror / file.remote_name, "x")
+        path.unlink()
+        with pytest.raises(catalog.ModelFileCorrupt, match="pinned") as info:
+            catalog.model_file_path("rtmpose_m_256x192_onnx")
+        assert file.url.rsplit("/", 1)[-1].removesuffix(".zip") in str(info.value) or server.url in str(info.value)
+        assert not path.exists()
+    # a first download of a damaged zip: a clear error naming the zip, nothing cached
+    catalog.pin_path(path).unlink()
+    data = (sdk_mirror / file.remote_name).read_bytes()
+    (mirror / file.remote_name).write_bytes(data[: len(data) // 2])
+    with _Server(mirror) as server:
+        monkeypatch.setenv("POSEKIT_MODELS_URL", server.url)
+        with pytest.raises(catalog.ModelFileCorrupt, match="not a readable zip") as info:
+            catalog.model_file_path("rtmpose_m_256x192_onnx")
+        assert file.remote_name in str(info.value)
+    assert not path.exists() and not catalog.pin_path(path).exists()
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".download")]
+
+
+def test_sha256_prefix_is_checked(user_cache, tmp_path, monkeypatch):
+    """An OpenMMLab checkpoint whose sha256 does not start with the 8 hex digits of its name is refused."""
+    entry = catalog.get("rtmpose_t_256x192")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / entry.file.name).write_bytes(b"not the checkpoint")
+    with _Server(mirror) as server:
+        monkeypatch.setenv("POSEKIT_MODELS_URL", server.url)
+        with pytest.raises(catalog.ModelFileCorrupt, match="starting cfc8f33d"):
+            catalog.model_file_path(entry.name)
+    assert not (user_cache / entry.file.name).exists()
+
+
+def test_availability_says_what_a_fresh_install_can_run(user_cache, monkeypatch):
+    from posekit.cli.presets import format_presets, preset_availability
+    from posekit.presets import PRESETS
+
+    states = {name: preset_availability(p) for name, p in PRESETS.items()}
+    assert states == {"fast": "offline", "balanced": "offline", "accurate": "offline", "movenet": "unavailable",
+                      "rtmpose-m": "downloads", "rtmpose-l": "downloads", "wholebody": "downloads", "crowd": "downloads"}
+    assert catalog.availability("movenet_thunder") == "unavailable"  # our conversion has no download
+    assert catalog.availability("yolox_nano") == "downloads"
+    text = format_presets()
+    assert "needs files you provide" in text and "downloads on first use" in text
+
+
+def test_crowd_preset_downloads_rtmo_and_runs_one_stage(sdk_mirror, user_cache, tmp_path, monkeypatch):
+    """``posekit predict --preset crowd``: RTMO-s's zip fetched, extracted and pinned; no detector is involved."""
+    from posekit.cli import main
+
+    with _Server(sdk_mirror) as server:
+        monkeypatch.setenv("POSEKIT_MODELS_URL", server.url)
+        assert main(["predict", str(testdata.PERSON_IMAGE), "--out", str(tmp_path / "out"), "--preset", "crowd",
+                     "-q"]) == 0
+        assert server.requests == ["/" + catalog.get("rtmo_s_body7").file.remote_name]
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert len(results) == 1 and results[0]["score"] == pytest.approx(0.88)
+    kp = np.asarray(results[0]["keypoints"]).reshape(17, 3)
+    h, w = 640, 480  # the skier photo; MMPose's centred warp at scale 1 for a 480x640 image
+    np.testing.assert_allclose(kp[:, :2], _CROP_KEYPOINTS + [220, 180] - [(640 - w) / 2, (640 - h) / 2], atol=0.01)

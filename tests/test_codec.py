@@ -332,3 +332,85 @@ def test_codec_validation_and_make_codec():
     kspec = PoseModelSpec(input_size=(192, 192), output="keypoints", mean=None, std=None)
     assert isinstance(codec.make_codec(kspec), codec.KeypointCodec)
     assert isinstance(codec.make_codec(PoseModelSpec(input_size=(192, 256))), codec.HeatmapCodec)
+
+
+# ----------------------------------------------------------------------------- SimCC (RTMPose)
+
+
+def _simcc_fixtures() -> list[str]:
+    import testdata
+
+    return sorted(p.name for p in testdata.FIXTURES.iterdir() if p.name.startswith(("rtmpose_", "rtmw_")))
+
+
+@pytest.mark.parametrize("name", _simcc_fixtures())
+def test_simcc_decode_equals_mmpose_simcclabel(name):
+    """MMPose's own decode of its outputs (``keypoints.npy``, ``scores.npy``, and after the flip-test merge),
+    bit for bit: argmax / 2, score = the smaller maximum."""
+    import json
+
+    import testdata
+    from posekit.codec import SimCCCodec
+
+    folder = testdata.FIXTURES / name
+    cfg = json.loads((folder / "fixture.json").read_text())["codec"]
+    codec = SimCCCodec(tuple(cfg["input_size"]), cfg["simcc_split_ratio"], tuple(cfg["sigma"]))
+    for prefix in ("", "flip_"):
+        packed = codec.pack(np.load(folder / f"output_{prefix}simcc_x.npy"), np.load(folder / f"output_{prefix}simcc_y.npy"))
+        decoded = codec.decode(packed)
+        np.testing.assert_array_equal(decoded.keypoints, np.load(folder / f"{prefix}keypoints.npy"))
+        np.testing.assert_array_equal(decoded.scores, np.load(folder / f"{prefix}scores.npy"))
+
+
+def test_simcc_decode_invalid_points_ties_and_split():
+    from posekit.codec import SimCCCodec
+
+    codec = SimCCCodec((4, 3), split_ratio=2.0, num_keypoints=2)  # 8 x bins, 6 y bins
+    x = np.zeros((1, 3, 8), np.float32)
+    y = np.zeros((1, 3, 6), np.float32)
+    x[0, 0, [2, 5]] = 0.7  # a tie: the first maximum
+    y[0, 0, 4] = 0.3
+    x[0, 1] = -0.3  # every logit <= 0: invalid, bins -1, score kept
+    x[0, 1, 1] = -0.1
+    y[0, 1] = -0.05
+    decoded = codec.decode(codec.pack(x, y))
+    assert decoded.keypoints.shape == (1, 2, 2)  # the third keypoint is beyond num_keypoints
+    np.testing.assert_array_equal(decoded.keypoints[0], [[1.0, 2.0], [-0.5, -0.5]])
+    np.testing.assert_allclose(decoded.scores[0], [0.3, -0.1])
+    with pytest.raises(ValueError, match="bins"):
+        codec.decode(np.zeros((1, 2, 13)))
+    with pytest.raises(ValueError, match="do not match"):
+        codec.pack(x, y[..., :5])
+
+
+def test_simcc_flip_merge_reverses_x_and_swaps_channels():
+    from posekit.codec import SimCCCodec
+
+    codec = SimCCCodec((4, 2), split_ratio=1.0)  # 4 x bins, 2 y bins
+    plain = codec.pack(np.zeros((1, 2, 4)), np.zeros((1, 2, 2)))
+    fx = np.zeros((1, 2, 4))
+    fy = np.zeros((1, 2, 2))
+    fx[0, 0, 0] = 1.0  # the mirrored crop's keypoint 0 at x bin 0 ...
+    fy[0, 0, 1] = 1.0
+    merged = codec.merge_flipped(plain, codec.pack(fx, fy), np.array([1, 0]))
+    x, y = codec.split(merged)
+    np.testing.assert_array_equal(x[0, 1], [0, 0, 0, 0.5])  # ... is keypoint 1 at bin 3 (= 4 - 1 - 0), no shift
+    np.testing.assert_array_equal(y[0, 1], [0, 0.5])
+    assert not x[0, 0].any()
+
+
+def test_simcc_encode_gaussians_and_weights():
+    from posekit.codec import SimCCCodec
+
+    codec = SimCCCodec((192, 256), split_ratio=2.0, sigma=(4.9, 5.66))
+    kp = np.array([[50.3, 100.75], [10.0, 20.0], [-40.0, 50.0], [96.0, 128.0]])
+    target_x, target_y, weights = codec.encode(kp, np.array([1.0, 0.0, 1.0, 2.0]))
+    assert target_x.shape == (4, 384) and target_y.shape == (4, 512) and target_x.dtype == np.float32
+    np.testing.assert_array_equal(weights, [1.0, 0.0, 0.0, 2.0])  # unlabelled; window off the vector
+    assert target_x[0].argmax() == 101 and target_y[0].argmax() == 202  # round(50.3 * 2), round(201.5) = 202 (half to even)
+    assert target_x[0].max() == 1.0
+    np.testing.assert_allclose(target_x[0, 101 + 5], np.exp(-25 / (2 * 4.9**2)), rtol=1e-6)
+    assert not target_x[1].any() and not target_x[2].any() and not target_y[2].any()
+    # a decode of the targets gives the keypoints back to half a pixel
+    decoded = codec.decode(codec.pack(target_x[None], target_y[None]))
+    np.testing.assert_allclose(decoded.keypoints[0, [0, 3]], [[50.5, 101.0], [96.0, 128.0]])

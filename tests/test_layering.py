@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
      "engine"},  # ground floor
     {"structures", "draw", "catalog", "presets"},
     {"models", "pose", "detect"},
-    {"factory", "export", "quantize"},
+    {"factory", "export", "quantize", "batching"},
     {"pipeline", "video", "train"},
     {"batch", "serve"},
     {"cli", "__main__"},

@@ -7,8 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from posekit.schema import KeypointSchema
-from posekit.structures import Poses
+from posekit.evaluation import WHOLEBODY_EVAL_PARTS, WHOLEBODY_FIELDS, evaluate_wholebody
+from posekit.schema import COCO_WHOLEBODY, WHOLEBODY_PARTS, KeypointSchema
+from posekit.structures import OPENPOSE_FACE_POINTS, Poses
+
+import testdata
 
 K = 17
 
@@ -115,3 +118,107 @@ def test_to_alphapose_format():
     assert b["box"] == pytest.approx([10.0, 20.0, 30.0, 60.0])  # xywh
     assert len(a["keypoints"]) == 3 * K
     assert a["score"] == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------- COCO-WholeBody (133 keypoints)
+
+WB = COCO_WHOLEBODY.num_keypoints
+WB_GT = testdata.DATA / "keypoint-sets" / "coco" / "test_coco_wholebody.json"
+
+
+def make_wholebody(n: int = 2, track_ids=None) -> Poses:
+    i = np.arange(n, dtype=np.float64)
+    kp = np.zeros((n, WB, 2))
+    kp[..., 0] = 100 * i[:, None] + np.arange(WB)[None] * 0.5
+    kp[..., 1] = 50 * i[:, None] + np.arange(WB)[None] * 0.25
+    ks = np.tile(np.linspace(0.1, 0.9, WB), (n, 1)) + 0.01 * i[:, None]
+    boxes = np.stack([100 * i, 50 * i, 100 * i + 70, 50 * i + 40], axis=1)
+    return Poses(boxes, 0.5 + 0.1 * i, kp, ks, 1.0 + i, track_ids=track_ids, schema=COCO_WHOLEBODY)
+
+
+def test_coco17_writers_are_unchanged():
+    """Whole-body support leaves the COCO-17 outputs as they were: keys, order, lengths."""
+    p = make_poses(1, track_ids=[3])
+    (item,) = p.to_coco(7)
+    assert list(item) == ["image_id", "category_id", "keypoints", "score", "track_id"]
+    (person,) = p.to_openpose()["people"]
+    assert [len(person[k]) for k in ("pose_keypoints_2d", "face_keypoints_2d", "hand_left_keypoints_2d",
+                                     "hand_right_keypoints_2d")] == [54, 0, 0, 0]
+
+
+def test_wholebody_to_coco_writes_the_five_part_fields():
+    p = make_wholebody(2, track_ids=[-1, 5])
+    out = p.to_coco(image_id=785)
+    json.dumps(out)
+    a, b = out
+    assert list(a) == ["image_id", "category_id", *WHOLEBODY_FIELDS.values(), "score"]
+    assert a["image_id"] == 785 and a["category_id"] == 1 and b["track_id"] == 5
+    for part, field in WHOLEBODY_FIELDS.items():
+        lo, hi = WHOLEBODY_PARTS[part]
+        assert len(a[field]) == 3 * (hi - lo)
+        kp = np.array(b[field]).reshape(-1, 3)
+        np.testing.assert_allclose(kp[:, :2], p.keypoints[1, lo:hi], atol=0.005)
+        np.testing.assert_allclose(kp[:, 2], p.keypoint_scores[1, lo:hi], atol=0.005)
+    assert [len(a[f]) for f in WHOLEBODY_FIELDS.values()] == [51, 18, 204, 63, 63]
+    # by hand: person 1, keypoint 100 (left hand, index 9 of the hand) is (100 + 50, 50 + 25)
+    assert np.array(b["lefthand_kpts"]).reshape(21, 3)[9, :2].tolist() == pytest.approx([150.0, 75.0])
+    assert b["score"] == pytest.approx(2.0)
+
+
+def test_wholebody_to_openpose_adds_face_and_hands():
+    p = make_wholebody(1, track_ids=[2])
+    (person,) = p.to_openpose()["people"]
+    json.dumps(person)
+    assert len(person["pose_keypoints_2d"]) == 3 * 18  # COCO-18 body with the neck, as for COCO-17
+    assert len(person["face_keypoints_2d"]) == 3 * OPENPOSE_FACE_POINTS == 3 * 70
+    assert len(person["hand_left_keypoints_2d"]) == len(person["hand_right_keypoints_2d"]) == 3 * 21
+    body = make_poses(1, track_ids=[2]).replace(
+        keypoints=p.keypoints[:, :17], keypoint_scores=p.keypoint_scores[:, :17]
+    )
+    assert person["pose_keypoints_2d"] == body.to_openpose()["people"][0]["pose_keypoints_2d"]
+    face = np.array(person["face_keypoints_2d"]).reshape(70, 3)
+    lo, hi = WHOLEBODY_PARTS["face"]
+    np.testing.assert_allclose(face[:68, :2], p.keypoints[0, lo:hi], atol=0.005)
+    np.testing.assert_allclose(face[:68, 2], p.keypoint_scores[0, lo:hi], atol=0.005)
+    assert face[68:].tolist() == [[0.0, 0.0, 0.0]] * 2  # the pupils: not in COCO-WholeBody
+    for key, part in (("hand_left_keypoints_2d", "lefthand"), ("hand_right_keypoints_2d", "righthand")):
+        lo, hi = WHOLEBODY_PARTS[part]
+        hand = np.array(person[key]).reshape(21, 3)
+        np.testing.assert_allclose(hand[:, :2], p.keypoints[0, lo:hi], atol=0.005)
+
+
+def test_openpose_refuses_other_schemas():
+    other = KeypointSchema("two", ("a", "b"), ((0, 1),), ((0, 1),), (0.1, 0.1))
+    q = Poses(np.zeros((1, 4)), [1.0], np.zeros((1, 2, 2)), np.ones((1, 2)), [1.0], schema=other)
+    with pytest.raises(ValueError, match="OpenPose"):
+        q.to_openpose()
+
+
+def test_wholebody_alphapose_rows_and_record():
+    p = make_wholebody(2)
+    assert [len(item["keypoints"]) for item in p.to_alphapose("a.jpg")] == [3 * WB] * 2
+    rows = p.to_rows()
+    assert np.asarray(rows["keypoints"]).shape == (2, WB, 3)
+    q = Poses.from_record(json.loads(json.dumps(p.to_record())))
+    assert q.schema is COCO_WHOLEBODY
+    np.testing.assert_array_equal(q.keypoints, p.keypoints)
+
+
+def test_wholebody_to_coco_round_trips_through_the_evaluator():
+    """Ground-truth people as Poses -> to_coco -> evaluate_wholebody: every part scores 1."""
+    gt = json.loads(WB_GT.read_text())
+    results = []
+    for image in gt["images"]:
+        anns = [a for a in gt["annotations"] if a["image_id"] == image["id"]]
+        kp = np.stack([
+            np.concatenate([np.asarray(a[f], np.float64).reshape(-1, 3) for f in WHOLEBODY_FIELDS.values()])
+            for a in anns
+        ])
+        boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)])
+        scores = (kp[..., 2] > 0).astype(np.float32)  # unlabelled keypoints: score 0, not predicted
+        poses = Poses(boxes, np.ones(len(anns)), kp[..., :2], scores, np.ones(len(anns)), schema=COCO_WHOLEBODY)
+        results.extend(poses.to_coco(image["id"]))
+    stats = evaluate_wholebody(gt, json.loads(json.dumps(results)))
+    assert list(stats) == list(WHOLEBODY_EVAL_PARTS)
+    for part, values in stats.items():
+        assert values["AP"] == pytest.approx(1.0) and values["AR"] == pytest.approx(1.0), part

@@ -18,18 +18,35 @@ Where files are looked up, in order (:func:`locate` says which one applies):
    ``pip install`` runs ``posekit predict`` without a download;
 3. the user cache ``$XDG_CACHE_HOME/posekit/models``
    (``~/.cache/posekit/models``), not consulted when a folder of step 1 is set;
-4. a download into that cache, for files with a sha256 and a URL — or from
-   ``$POSEKIT_MODELS_URL/<file name>`` when that mirror is set — with
-   `pooch <https://www.fatiando.org/pooch>`_ (retries, sha256 check,
-   temporary file moved into place), reused afterwards.
+4. a download into that cache, for files with a URL and a way to verify them
+   (below) — or from ``$POSEKIT_MODELS_URL/<remote name>`` when that mirror is
+   set — with `pooch <https://www.fatiando.org/pooch>`_ (retries, temporary file
+   moved into place only once verified), reused afterwards. A file that is a
+   member of a zip (the mmdeploy SDK zips of RTMPose / DWPose / RTMW / RTMO / YOLOX,
+   as rtmlib downloads them) is extracted from the downloaded zip into the cache.
    ``POSEKIT_OFFLINE=1`` never tries the network.
 
-Every file with a known sha256 is verified when it is first used in a process;
-the digest is remembered per (path, size, mtime, inode), so later loads of the
-same unchanged file cost a ``stat``. A missing file raises
-:class:`ModelFileMissing`, a file whose sha256 differs :class:`ModelFileCorrupt`
-(a corrupt package file is refused, never replaced silently); both name the
-file, its sha256, source and URL.
+An entry may list several files (:attr:`ModelEntry.files`), any of which will do,
+in order of preference: the first one present is used, else the first one that
+can be downloaded (e.g. HRNet-W32: the official ``pose_hrnet_w32_256x192.pth``
+if you have it, else MMPose's checkpoint of the same network).
+
+How a file is verified (:attr:`ModelFile.integrity`, shown by ``posekit models``):
+
+* ``sha256``: its full published digest;
+* ``sha256 prefix``: the 8 hex digits OpenMMLab's publishing tools put in the file
+  name (the start of the file's sha256);
+* ``pinned``: no digest is published (the mmdeploy zips' 8 hex digits are those of
+  the ``.pth`` they were converted from): the sha256 of the first download is
+  recorded beside it (``<file>.pin.json``) and every later use, or download,
+  must match it;
+* ``none``: not verified, and never downloaded (files you provide yourself).
+
+Every verified file is checked when it is first used in a process; the digest is
+remembered per (path, size, mtime, inode), so later loads of the same unchanged
+file cost a ``stat``. A missing file raises :class:`ModelFileMissing`, a file
+that fails its check :class:`ModelFileCorrupt` (a corrupt package file is
+refused, never replaced silently); both name the file, its digest, source and URL.
 
 Pure data plus file lookup: imports only :mod:`posekit.spec` and :mod:`posekit.io`
 (pooch lazily, when a download is needed).
@@ -39,7 +56,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -52,12 +69,15 @@ from posekit.spec import (
     IMAGENET_STD,
     CropConfig,
     DetectorSpec,
+    RTMO_SPEC,
+    OneStageSpec,
     PoseModelSpec,
 )
 
 __all__ = [
     "ModelFile",
     "ModelEntry",
+    "INTEGRITY",
     "ModelFileError",
     "ModelFileMissing",
     "ModelFileCorrupt",
@@ -73,11 +93,16 @@ __all__ = [
     "file_sha256",
     "model_file_path",
     "fetch",
+    "fetch_first",
+    "downloadable",
+    "availability",
+    "AVAILABILITY",
+    "pin_path",
 ]
 
 log = logging.getLogger(__name__)
 
-TASKS = ("pose", "detection")
+TASKS = ("pose", "detection", "one_stage")
 RUNTIMES = ("onnx", "torch")
 
 #: Licence strings of released weights.
@@ -103,6 +128,10 @@ class ModelFileCorrupt(ModelFileError):
     """The file (or its download) does not match its sha256."""
 
 
+#: How a model file is verified (:attr:`ModelFile.integrity`; see the module docstring).
+INTEGRITY = ("sha256", "sha256 prefix", "pinned", "none")
+
+
 @dataclass(frozen=True)
 class ModelFile:
     """One file of a model.
@@ -112,10 +141,17 @@ class ModelFile:
         sha256: expected hex digest (``None`` when the official digest is unknown).
         source: where the file comes from (shown in errors and listings).
         licence: licence of the weights.
-        url: direct download URL, or ``None`` when only a web folder exists or
-            the file was converted by us (set ``POSEKIT_MODELS_URL`` to a mirror).
+        url: direct download URL (of the zip, for :attr:`archive_member` files), or ``None`` when
+            only a web folder exists or the file was converted by us (set ``POSEKIT_MODELS_URL``
+            to a mirror).
         packaged: the file ships inside posekit, as
             ``package_weights_dir() / <base name of name>``.
+        sha256_prefix: the first hex digits of the file's sha256 when only those are published
+            (OpenMMLab's ``<name>-<8 hex>_<date>.pth`` checkpoints).
+        archive_member: the file is the zip member whose name ends with this (``"end2end.onnx"``
+            of an mmdeploy SDK zip at :attr:`url`); it is extracted into the cache.
+        pin_first_download: no digest is published: the first download's sha256 is pinned and
+            every later use must match it.
     """
 
     name: str
@@ -124,11 +160,41 @@ class ModelFile:
     licence: str
     url: str | None = None
     packaged: bool = False
+    sha256_prefix: str | None = None
+    archive_member: str | None = None
+    pin_first_download: bool = False
+
+    def __post_init__(self) -> None:
+        if self.sha256_prefix is not None and not (
+            4 <= len(self.sha256_prefix) <= 64 and all(c in "0123456789abcdef" for c in self.sha256_prefix)
+        ):
+            raise ValueError(f"{self.name}: sha256_prefix must be lower-case hex digits, got {self.sha256_prefix!r}")
+        if self.archive_member is not None and self.url is None:
+            raise ValueError(f"{self.name}: an archive member needs the archive's url")
 
     @property
     def package_name(self) -> str:
         """The file's name in :func:`package_weights_dir` (its base name)."""
         return Path(self.name).name
+
+    @property
+    def remote_name(self) -> str:
+        """The file's name under ``POSEKIT_MODELS_URL``: the zip's name for archive members (as rtmlib
+        stores them), else :attr:`name`."""
+        if self.archive_member is not None:
+            return self.url.rsplit("/", 1)[-1]  # type: ignore[union-attr]
+        return self.name
+
+    @property
+    def integrity(self) -> str:
+        """How the file is verified: one of :data:`INTEGRITY`."""
+        if self.sha256 is not None:
+            return "sha256"
+        if self.sha256_prefix is not None:
+            return "sha256 prefix"
+        if self.pin_first_download:
+            return "pinned"
+        return "none"
 
 
 @dataclass(frozen=True)
@@ -137,15 +203,19 @@ class ModelEntry:
 
     Attributes:
         name: catalogue name (``"yolox_nano"``, ``"hrnet_w32_256x192"``).
-        task: ``"pose"`` or ``"detection"``.
+        task: ``"pose"`` (top-down: a person crop in), ``"detection"`` or ``"one_stage"`` (a whole image
+            in, people with keypoints out).
         runtime: ``"onnx"`` (the file runs as is) or ``"torch"`` (a network
             built by :func:`posekit.models.create_model`; its file is the checkpoint).
-        spec: :class:`PoseModelSpec` (pose) or :class:`DetectorSpec` (detection).
-        files: the model's files; the first is the one that runs (or loads).
+        spec: :class:`PoseModelSpec` (pose), :class:`DetectorSpec` (detection) or :class:`OneStageSpec`.
+        files: the model's files: alternatives, any of which runs (or loads), in order of
+            preference (:func:`fetch_first`); :attr:`file` is the first.
         description: one line for listings.
         family: builder family of torch networks (``"hrnet"``, ``"fastpose"``, ...).
         arch: constructor arguments of torch networks.
         num_output_channels: heatmap channels (pose) or values per box (detection).
+        reported: the authors' published accuracy of these weights, e.g. ``"COCO val AP 0.758"``
+            (documentation; not measured here).
     """
 
     name: str
@@ -157,13 +227,14 @@ class ModelEntry:
     family: str | None = None
     arch: tuple[tuple[str, Any], ...] = ()
     num_output_channels: int | None = None
+    reported: str | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
         if self.runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {RUNTIMES}, got {self.runtime!r}")
-        wanted = PoseModelSpec if self.task == "pose" else DetectorSpec
+        wanted = {"pose": PoseModelSpec, "detection": DetectorSpec, "one_stage": OneStageSpec}[self.task]
         if not isinstance(self.spec, wanted):
             raise ValueError(f"{self.task} models need a {wanted.__name__}, got {type(self.spec).__name__}")
         if not self.files:
@@ -172,7 +243,7 @@ class ModelEntry:
     # Views of the first file and the spec, under the names timm / the registry used.
     @property
     def file(self) -> ModelFile:
-        """The file that runs (ONNX) or loads (torch checkpoint)."""
+        """The preferred file: the one that runs (ONNX) or loads (torch checkpoint) when present."""
         return self.files[0]
 
     @property
@@ -384,12 +455,176 @@ def _torch_pose(
     )
 
 
+#: MMPose's HRNet-W32 / W48 256x192 COCO checkpoints (mmpose 1.x model index; ``models/RTMPOSE.md`` section 7c):
+#: the official network with ``backbone.`` / ``head.`` key prefixes, which
+#: :func:`posekit.models.checkpoint.load_checkpoint` maps back (0.x files' ``keypoint_head.`` too).
+_MMPOSE_HRNET = {
+    32: "td-hm_hrnet-w32_8xb64-210e_coco-256x192-81c58e40_20220909.pth",
+    48: "td-hm_hrnet-w48_8xb32-210e_coco-256x192-0e67c616_20220913.pth",
+}
+_MMPOSE_HRNET_URL = "https://download.openmmlab.com/mmpose/v1/body_2d_keypoint/topdown_heatmap/coco/"
+#: HRNet's README (leoxiaobin/deep-high-resolution-net.pytorch): COCO val2017, person detector boxes, flip test.
+_HRNET_REPORTED = {(32, 256): "COCO val AP 0.744 (HRNet README)", (48, 256): "COCO val AP 0.751 (HRNet README)",
+                   (32, 384): "COCO val AP 0.758 (HRNet README)", (48, 384): "COCO val AP 0.763 (HRNet README)"}
+
+
 def _hrnet(width: int, w: int, h: int, sha256: str | None = None) -> ModelEntry:
-    return _torch_pose(
+    """HRNet: the official checkpoint (known sha256, no stable URL) first, then MMPose's where it publishes one."""
+    entry = _torch_pose(
         f"hrnet_w{width}_{h}x{w}", "hrnet", {"width": width, "num_joints": 17}, _imagenet_spec((w, h)), 17,
         f"pose_hrnet_w{width}_{h}x{w}.pth", _HRNET_SOURCE, "mit", f"HRNet-W{width} {h}x{w} COCO (Sun et al. 2019)",
         sha256,
     )
+    files = entry.files
+    if (w, h) == (192, 256) and width in _MMPOSE_HRNET:
+        name = _MMPOSE_HRNET[width]
+        files += (ModelFile(name, None, f"MMPose model zoo (OpenMMLab): {name}", LICENSES["apache"],
+                            _MMPOSE_HRNET_URL + name, sha256_prefix=_openmmlab_prefix(name)),)
+    return replace(entry, files=files, reported=_HRNET_REPORTED.get((width, h)))
+
+
+# --------------------------------------------------------------------------- RTMPose family (SimCC)
+# ``models/RTMPOSE.md`` of the team's model set: MMPose 1.3.2 configs, checkpoint formats and download URLs;
+# the networks are checked against MMPose's own code by the parity fixtures ``tests/data/fixtures/rtm*``.
+
+_OPENMMLAB = "https://download.openmmlab.com/mmpose/v1/projects/"
+_RTMPOSE_SOURCE = "OpenMMLab MMPose RTMPose model zoo ({what}), " + _OPENMMLAB
+_RTMPOSE_LICENCE = "Apache-2.0 (OpenMMLab MMPose; trained on public datasets with their own terms)"
+
+
+def _openmmlab_prefix(file_name: str) -> str | None:
+    """The 8 hex digits OpenMMLab's publishing tools put before the date (``...-e48f03d0_20230504.pth``)."""
+    import re
+
+    match = re.search(r"-([0-9a-f]{8})_\d{8}\.(?:pth|zip)$", file_name)
+    return match.group(1) if match else None
+
+
+def _simcc_spec(input_size: tuple[int, int], num_keypoints: int) -> PoseModelSpec:
+    """RTMPose / DWPose / RTMW: MMPose's affine crop (padding 1.25, aspect fix, ``cv2.warpAffine``), RGB with
+    ImageNet mean / std in 0..255 units, SimCC outputs (split ratio 2, MMPose's target sigmas per size)."""
+    sigma = {(192, 256): (4.9, 5.66), (288, 384): (6.0, 6.93)}[tuple(input_size)]
+    return PoseModelSpec(
+        input_size=input_size, channel_order="RGB", mean=IMAGENET_MEAN, std=IMAGENET_STD, output="simcc",
+        num_keypoints=num_keypoints, schema="coco17" if num_keypoints == 17 else "coco_wholebody",
+        crop=CropConfig(mode="affine", padding=1.25), simcc_split_ratio=2.0, simcc_sigma=sigma,
+    )
+
+
+def _rtmpose(name: str, deepen: float, widen: float, k: int, size: tuple[int, int], head: str, checkpoint: str,
+             title: str, reported: str) -> ModelEntry:
+    """A PyTorch RTMPose-family network (:class:`posekit.models.rtmpose.RTMPose`) with its MMPose 1.x checkpoint."""
+    prefix = _openmmlab_prefix(checkpoint)
+    arch = {"deepen_factor": deepen, "widen_factor": widen, "num_keypoints": k, "input_size": size,
+            "head_type": head}
+    return ModelEntry(
+        name=name, task="pose", runtime="torch", spec=_simcc_spec(size, k),
+        files=(ModelFile(checkpoint.rsplit("/", 1)[-1], None, _RTMPOSE_SOURCE.format(what=title), _RTMPOSE_LICENCE,
+                         _OPENMMLAB + checkpoint, sha256_prefix=prefix, pin_first_download=prefix is None),),
+        description=f"{title} (MMPose checkpoint; PyTorch)", family="rtmpose", arch=tuple(sorted(arch.items())),
+        num_output_channels=k, reported=reported,
+    )
+
+
+def _sdk_zip(name: str, task: str, spec: PoseModelSpec | DetectorSpec | OneStageSpec, zip_path: str, title: str,
+             reported: str | None, channels: int) -> ModelEntry:
+    """An mmdeploy SDK zip (``onnx_sdk``, as rtmlib downloads it): ``end2end.onnx`` extracted, its sha256 pinned."""
+    stem = zip_path.rsplit("/", 1)[-1].removesuffix(".zip")
+    return ModelEntry(
+        name=name, task=task, runtime="onnx", spec=spec,
+        files=(ModelFile(f"{stem}/end2end.onnx", None, _RTMPOSE_SOURCE.format(what=title + ", mmdeploy ONNX"),
+                         _RTMPOSE_LICENCE, _OPENMMLAB + zip_path, archive_member="end2end.onnx",
+                         pin_first_download=True),),
+        description=f"{title} (official ONNX, downloads on first use)", num_output_channels=channels,
+        reported=reported,
+    )
+
+
+_COCO_AP = "COCO val AP {:.3f} (MMPose model zoo)"
+_BODY8_AP = "Body8 AP {:.3f} (MMPose model zoo)"
+_WHOLE_AP = "COCO-WholeBody val whole-body AP {:.3f} (MMPose model zoo)"
+
+_RTMPOSE_ENTRIES = (
+    _rtmpose("rtmpose_t_256x192", 0.167, 0.375, 17, (192, 256), "rtmcc",
+             "rtmposev1/rtmpose-tiny_simcc-aic-coco_pt-aic-coco_420e-256x192-cfc8f33d_20230126.pth",
+             "RTMPose-t 256x192 AIC+COCO", _COCO_AP.format(0.685)),
+    _rtmpose("rtmpose_s_256x192", 0.33, 0.5, 17, (192, 256), "rtmcc",
+             "rtmposev1/rtmpose-s_simcc-aic-coco_pt-aic-coco_420e-256x192-fcb2599b_20230126.pth",
+             "RTMPose-s 256x192 AIC+COCO", _COCO_AP.format(0.722)),
+    _rtmpose("rtmpose_m_256x192", 0.67, 0.75, 17, (192, 256), "rtmcc",
+             "rtmposev1/rtmpose-m_simcc-aic-coco_pt-aic-coco_420e-256x192-63eb25f7_20230126.pth",
+             "RTMPose-m 256x192 AIC+COCO", _COCO_AP.format(0.758)),
+    _rtmpose("rtmpose_l_256x192", 1.0, 1.0, 17, (192, 256), "rtmcc",
+             "rtmposev1/rtmpose-l_simcc-aic-coco_pt-aic-coco_420e-256x192-f016ffe0_20230126.pth",
+             "RTMPose-l 256x192 AIC+COCO", _COCO_AP.format(0.765)),
+    _rtmpose("rtmpose_m_384x288", 0.67, 0.75, 17, (288, 384), "rtmcc",
+             "rtmposev1/rtmpose-m_simcc-aic-coco_pt-aic-coco_420e-384x288-a62a0b32_20230228.pth",
+             "RTMPose-m 384x288 AIC+COCO", _COCO_AP.format(0.770)),
+    _rtmpose("rtmpose_l_384x288", 1.0, 1.0, 17, (288, 384), "rtmcc",
+             "rtmposev1/rtmpose-l_simcc-aic-coco_pt-aic-coco_420e-384x288-97d6cb0f_20230228.pth",
+             "RTMPose-l 384x288 AIC+COCO", _COCO_AP.format(0.773)),
+    _rtmpose("rtmpose_m_wholebody_256x192", 0.67, 0.75, 133, (192, 256), "rtmcc",
+             "rtmposev1/rtmpose-m_simcc-coco-wholebody_pt-aic-coco_270e-256x192-cd5e845c_20230123.pth",
+             "RTMPose-m 256x192 COCO-WholeBody (the DWPose-m network)", _WHOLE_AP.format(0.604)),
+    _rtmpose("rtmpose_l_wholebody_384x288", 1.0, 1.0, 133, (288, 384), "rtmcc",
+             "rtmposev1/rtmpose-l_simcc-coco-wholebody_pt-aic-coco_270e-384x288-eaeb96c8_20230125.pth",
+             "RTMPose-l 384x288 COCO-WholeBody (the DWPose-l network)", _WHOLE_AP.format(0.670)),
+    _rtmpose("rtmw_m_256x192", 0.67, 0.75, 133, (192, 256), "rtmw",
+             "rtmw/rtmw-dw-l-m_simcc-cocktail14_270e-256x192-20231122.pth",
+             "RTMW-m 256x192 Cocktail14", _WHOLE_AP.format(0.582)),
+    _rtmpose("rtmw_l_256x192", 1.0, 1.0, 133, (192, 256), "rtmw",
+             "rtmw/rtmw-dw-x-l_simcc-cocktail14_270e-256x192-20231122.pth",
+             "RTMW-l 256x192 Cocktail14", _WHOLE_AP.format(0.660)),
+)
+
+#: YOLOX person detectors of MMPose's RTMPose project (trained on HumanArt + COCO), mmdeploy end2end ONNX:
+#: keep-ratio resize into the top-left corner of a 114-padded square, BGR 0..255 without normalisation
+#: (mmdet's YOLOX pipeline), ``dets`` / ``labels`` after NMS inside the graph.
+_YOLOX_END2END = DetectorSpec(input_size=(640, 640), resize="letterbox_topleft", pad_value=114.0,
+                              channel_order="BGR", decoder="end2end")
+
+_SDK_ENTRIES = (
+    *(
+        _sdk_zip(f"rtmpose_{size}_{h}x{w}_onnx", "pose", _simcc_spec((w, h), 17),
+                 f"rtmposev1/onnx_sdk/rtmpose-{size}_simcc-body7_pt-body7_420e-{h}x{w}-{digits}_20230504.zip",
+                 f"RTMPose-{size} {h}x{w} Body7", _BODY8_AP.format(ap), 17)
+        for size, w, h, digits, ap in (
+            ("t", 192, 256, "026a1439", 0.659), ("s", 192, 256, "acd4a1ef", 0.697),
+            ("m", 192, 256, "e48f03d0", 0.749), ("l", 192, 256, "4dba18fc", 0.767),
+            ("m", 288, 384, "65e718c4", 0.766), ("l", 288, 384, "3f5a1437", 0.783),
+        )
+    ),
+    _sdk_zip("dwpose_m_256x192_onnx", "pose", _simcc_spec((192, 256), 133),
+             "rtmposev1/onnx_sdk/rtmpose-m_simcc-ucoco_dw-ucoco_270e-256x192-c8b76419_20230728.zip",
+             "DWPose-m 256x192 (COCO-WholeBody + UBody)", None, 133),
+    _sdk_zip("dwpose_l_384x288_onnx", "pose", _simcc_spec((288, 384), 133),
+             "rtmposev1/onnx_sdk/rtmpose-l_simcc-ucoco_dw-ucoco_270e-384x288-2438fd99_20230728.zip",
+             "DWPose-l 384x288 (COCO-WholeBody + UBody)", None, 133),
+    _sdk_zip("rtmw_m_256x192_onnx", "pose", _simcc_spec((192, 256), 133),
+             "rtmw/onnx_sdk/rtmw-dw-l-m_simcc-cocktail14_270e-256x192_20231122.zip",
+             "RTMW-m 256x192 Cocktail14", _WHOLE_AP.format(0.582), 133),
+    _sdk_zip("rtmw_l_256x192_onnx", "pose", _simcc_spec((192, 256), 133),
+             "rtmw/onnx_sdk/rtmw-dw-x-l_simcc-cocktail14_270e-256x192_20231122.zip",
+             "RTMW-l 256x192 Cocktail14", _WHOLE_AP.format(0.660), 133),
+    _sdk_zip("rtmw_l_384x288_onnx", "pose", _simcc_spec((288, 384), 133),
+             "rtmw/onnx_sdk/rtmw-dw-x-l_simcc-cocktail14_270e-384x288_20231122.zip",
+             "RTMW-l 384x288 Cocktail14", _WHOLE_AP.format(0.701), 133),
+    *(
+        _sdk_zip(f"rtmo_{size}_body7", "one_stage", RTMO_SPEC.with_(input_size=(px, px)),
+                 f"rtmo/onnx_sdk/rtmo-{size}_{recipe}-600e_body7-{px}x{px}-{digits}.zip",
+                 f"RTMO-{size} {px}x{px} Body7 (one-stage)", None, 17)
+        for size, recipe, px, digits in (
+            ("t", "8xb32", 416, "f48f75cb_20231219"), ("s", "8xb32", 640, "dac2bf74_20231211"),
+            ("m", "16xb16", 640, "39e78cc4_20231211"), ("l", "16xb16", 640, "b37118ce_20231211"),
+        )
+    ),
+    _sdk_zip("yolox_m_humanart", "detection", _YOLOX_END2END,
+             "rtmposev1/onnx_sdk/yolox_m_8xb8-300e_humanart-c2c7a14a.zip",
+             "YOLOX-m 640x640 person detector (HumanArt + COCO)", None, 5),
+    _sdk_zip("yolox_tiny_humanart", "detection", _YOLOX_END2END.with_(input_size=(416, 416)),
+             "rtmposev1/onnx_sdk/yolox_tiny_8xb8-300e_humanart-6f3252f9.zip",
+             "YOLOX-tiny 416x416 person detector (HumanArt + COCO)", None, 5),
+)
 
 
 def _simplebaseline(depth: int) -> ModelEntry:
@@ -443,7 +678,9 @@ _TORCH_ENTRIES = (
 )
 
 #: Every model posekit knows, by name.
-CATALOG: Mapping[str, ModelEntry] = MappingProxyType({e.name: e for e in _ONNX_ENTRIES + _TORCH_ENTRIES})
+CATALOG: Mapping[str, ModelEntry] = MappingProxyType(
+    {e.name: e for e in _ONNX_ENTRIES + _SDK_ENTRIES + _TORCH_ENTRIES + _RTMPOSE_ENTRIES}
+)
 
 
 def list_entries(task: str | None = None, runtime: str | None = None) -> list[ModelEntry]:
@@ -515,30 +752,77 @@ def _offline() -> bool:
 
 
 def download_url(file: ModelFile) -> str | None:
-    """Where ``file`` is downloaded from: ``$POSEKIT_MODELS_URL/<name>`` if that mirror is set, else its URL."""
+    """Where ``file`` is downloaded from: ``$POSEKIT_MODELS_URL/<remote name>`` if that mirror is set (the zip's
+    name for archive members, else the file's name), else its URL."""
     mirror = os.environ.get("POSEKIT_MODELS_URL", "").strip()
     if mirror:
-        return mirror.rstrip("/") + "/" + file.name
+        return mirror.rstrip("/") + "/" + file.remote_name
     return file.url
 
 
 def _describe(file: ModelFile, directory: Path) -> str:
     url = download_url(file) or "none (set POSEKIT_MODELS_URL to a mirror)"
     packaged = f" or packaged with posekit in {str(package_weights_dir())!r}" if file.packaged else ""
+    digest = {"sha256": f"sha256 {file.sha256}", "sha256 prefix": f"sha256 starting {file.sha256_prefix}",
+              "pinned": "sha256 pinned at its first download", "none": "sha256 unknown"}[file.integrity]
+    member = f" (member {file.archive_member!r} of the zip)" if file.archive_member else ""
     return (
-        f"expected file {file.name!r} (sha256 {file.sha256 or 'unknown'}) in models directory {str(directory)!r}"
-        f"{packaged}; download URL: {url}; source: {file.source}; licence: {file.licence}"
+        f"expected file {file.name!r} ({digest}) in models directory {str(directory)!r}{packaged}; "
+        f"download URL: {url}{member}; source: {file.source}; licence: {file.licence}"
     )
 
 
-def _verify(path: Path, file: ModelFile, label: str, hint: str) -> None:
-    if file.sha256 is None:
+def pin_path(path: Path) -> Path:
+    """The pin of a ``pinned`` file: ``<file>.pin.json`` beside it (sha256, URL, date)."""
+    return path.with_name(path.name + ".pin.json")
+
+
+def _read_pin(path: Path) -> str | None:
+    """The pinned sha256 of ``path``, or ``None`` without a (readable) pin."""
+    import json
+
+    try:
+        return str(json.loads(pin_path(path).read_text())["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_pin(path: Path, digest: str, url: str | None, archive_sha256: str | None = None) -> None:
+    import datetime
+
+    from posekit.io import atomic_write_json
+
+    record = {"sha256": digest, "url": url, "pinned": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+    if archive_sha256 is not None:
+        record["archive_sha256"] = archive_sha256
+    atomic_write_json(pin_path(path), record)
+
+
+def _check_digest(actual: str, file: ModelFile, pinned: str | None) -> str | None:
+    """``None`` if ``actual`` satisfies ``file``'s integrity rule, else what was expected."""
+    if file.sha256 is not None:
+        return None if actual == file.sha256 else f"expected sha256 {file.sha256}"
+    if file.sha256_prefix is not None:
+        return None if actual.startswith(file.sha256_prefix) else f"expected a sha256 starting {file.sha256_prefix}"
+    if pinned is not None:
+        return None if actual == pinned else f"expected the sha256 pinned at its first download, {pinned}"
+    return None
+
+
+def _verify(path: Path, file: ModelFile, label: str, hint: str, *, pin: bool = False) -> None:
+    """Check ``path`` against ``file``'s integrity rule; ``pin`` pins an unpinned ``pinned`` file (cache only)."""
+    if file.integrity == "none":
+        return
+    pinned = _read_pin(path) if file.integrity == "pinned" else None
+    if file.integrity == "pinned" and pinned is None:
+        if pin:
+            _write_pin(path, file_sha256(path), file.url)
+            log.info("pinned %s (no published sha256; later uses must match this file)", path)
         return
     actual = file_sha256(path)
-    if actual != file.sha256:
-        raise ModelFileCorrupt(
-            f"model {label!r} at {str(path)!r} is corrupt (sha256 {actual}, expected {file.sha256}): {hint}"
-        )
+    expected = _check_digest(actual, file, pinned)
+    if expected is not None:
+        raise ModelFileCorrupt(f"model {label!r} at {str(path)!r} is corrupt (sha256 {actual}, {expected}): {hint}")
 
 
 def _verify_packaged(path: Path, file: ModelFile, label: str) -> None:
@@ -551,6 +835,11 @@ def _verify_packaged(path: Path, file: ModelFile, label: str) -> None:
             f"(pip install --force-reinstall --no-deps posekit, or 'pip install .' in a checkout), or point "
             f"--models-dir / POSEKIT_MODELS at a folder holding a good copy of {file.name!r}."
         )
+
+
+def downloadable(file: ModelFile) -> bool:
+    """Whether ``file`` can be fetched (a URL or a mirror, and a way to verify it); says nothing of the network."""
+    return download_url(file) is not None and file.integrity != "none"
 
 
 def fetch(
@@ -566,14 +855,14 @@ def fetch(
         file: the file to find.
         models_dir: a folder you manage (never downloaded into); ``None`` uses
             ``POSEKIT_MODELS``, the package's files or the user cache (see the module docstring).
-        verify: check the sha256 of a file that is already in the models folder
-            or the package (cached files are always checked).
+        verify: check a file that is already in the models folder or the package
+            (cached and downloaded files are always checked).
         label: model name for messages.
 
     Raises:
-        ModelFileMissing: not there and not downloadable (offline, no URL,
+        ModelFileMissing: not there and not downloadable (offline, no URL, no way to verify,
             managed folder, network error).
-        ModelFileCorrupt: the file, its packaged copy or its download does not match its sha256.
+        ModelFileCorrupt: the file, its packaged copy or its download fails its check.
     """
     label = label or file.name
     managed = _managed_dir(models_dir)
@@ -590,10 +879,10 @@ def fetch(
         return path
     if origin == "cache":  # a corrupt cached file is fetched again below
         try:
-            _verify(path, file, label, hint)
+            _verify(path, file, label, hint, pin=True)
             return path
         except ModelFileCorrupt:
-            log.warning("cached %s does not match its sha256; downloading it again", path)
+            log.warning("cached %s does not pass its check; downloading it again", path)
     if managed is not None:
         raise ModelFileMissing(
             f"model {label!r} not found: {hint}. Put the file there, or point --models-dir / POSEKIT_MODELS at "
@@ -602,7 +891,7 @@ def fetch(
     url = download_url(file)
     if _offline():
         raise ModelFileMissing(f"model {label!r} not found and POSEKIT_OFFLINE is set: {hint}")
-    if url is None or file.sha256 is None:
+    if not downloadable(file):
         raise ModelFileMissing(
             f"model {label!r} not found and it has no verified download: {hint}. Download it by hand, or set "
             "--models-dir / POSEKIT_MODELS to the folder that holds it."
@@ -610,31 +899,124 @@ def fetch(
     return _download(file, url, directory, label, hint)
 
 
+def fetch_first(
+    files: tuple[ModelFile, ...] | list[ModelFile],
+    models_dir: str | os.PathLike | None = None,
+    *,
+    verify: bool = True,
+    label: str | None = None,
+) -> Path:
+    """The first of alternative ``files`` that is present (verified), else the first that downloads.
+
+    Raises the error of the first file when none can be had (the preferred file's message says the most).
+    """
+    for file in files:
+        if locate(file, models_dir)[0] != "missing":
+            return fetch(file, models_dir, verify=verify, label=label)
+    first: ModelFileError | None = None
+    for file in files:
+        try:
+            return fetch(file, models_dir, verify=verify, label=label)
+        except ModelFileMissing as exc:
+            first = first or exc
+    assert first is not None
+    if len(files) > 1:
+        others = "; ".join(_describe(f, _managed_dir(models_dir) or default_models_dir()) for f in files[1:])
+        raise ModelFileMissing(f"{first} Alternatives tried: {others}") from first
+    raise first
+
+
 def _download(file: ModelFile, url: str, directory: Path, label: str, hint: str) -> Path:
-    """Download ``url`` into ``directory / file.name`` with pooch (sha256 checked, moved into place)."""
+    """Download ``url`` (pooch: retries, temporary file) and verify it; an archive member is extracted.
+
+    Nothing reaches ``directory / file.name`` before it passed its check; a ``pinned`` file is pinned then.
+    """
+    import shutil
+    import tempfile
+
     import pooch
 
-    fetcher = pooch.create(
-        path=directory, base_url="", registry={file.name: f"sha256:{file.sha256}"}, urls={file.name: url},
-        retry_if_failed=2,
-    )
-    log.info("downloading %s from %s", file.name, url)
+    target = directory / file.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
+    log.info("downloading %s from %s", file.remote_name, url)
     try:
-        return Path(fetcher.fetch(file.name, progressbar=False))
-    except ValueError as exc:  # pooch: hash mismatch (the download is discarded)
-        raise ModelFileCorrupt(f"download of model {label!r} from {url} does not match its sha256: {hint} ({exc})") from exc
-    except Exception as exc:  # network errors (requests), HTTP errors, disk errors
-        raise ModelFileMissing(
-            f"model {label!r} not found and could not be downloaded from {url}: {type(exc).__name__}: {exc}. {hint}"
+        try:
+            fetched = Path(pooch.retrieve(url, known_hash=None, fname=Path(file.remote_name).name, path=staging,
+                                          progressbar=False))
+        except Exception as exc:  # network errors (requests), HTTP errors, disk errors
+            raise ModelFileMissing(
+                f"model {label!r} not found and could not be downloaded from {url}: {type(exc).__name__}: {exc}. "
+                f"{hint}"
+            ) from exc
+        archive_sha256 = None
+        if file.archive_member is not None:
+            archive_sha256 = file_sha256(fetched)
+            fetched = _extract_member(fetched, file.archive_member, staging / "member", label, url)
+        actual = file_sha256(fetched)
+        expected = _check_digest(actual, file, _read_pin(target) if file.integrity == "pinned" else None)
+        if expected is not None:
+            raise ModelFileCorrupt(
+                f"download of model {label!r} from {url} does not pass its check (sha256 {actual}, {expected}): {hint}"
+            )
+        if file.integrity == "pinned" and _read_pin(target) is None:
+            _write_pin(target, actual, url, archive_sha256)
+        os.replace(fetched, target)
+        return target
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _extract_member(archive: Path, member: str, out_dir: Path, label: str, url: str) -> Path:
+    """The one zip member whose name ends with ``member``, extracted (CRC checked) into ``out_dir``."""
+    import shutil
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            names = [n for n in zf.namelist() if n == member or n.endswith("/" + member)]
+            if len(names) != 1:
+                raise ModelFileCorrupt(
+                    f"download of model {label!r} from {url}: the zip {archive.name!r} holds "
+                    f"{len(names)} members named {member!r} (expected one; members: {zf.namelist()[:10]})"
+                )
+            out_dir.mkdir(parents=True, exist_ok=True)
+            out = out_dir / Path(member).name
+            with zf.open(names[0]) as src, open(out, "wb") as dst:  # reading checks the member's CRC
+                shutil.copyfileobj(src, dst, length=1 << 20)
+            return out
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
+        raise ModelFileCorrupt(
+            f"download of model {label!r} from {url}: {archive.name!r} is not a readable zip: {type(exc).__name__}: "
+            f"{exc}"
         ) from exc
 
 
+#: What :func:`availability` says of a model.
+AVAILABILITY = ("present", "downloads", "unavailable")
+
+
+def availability(name: str, models_dir: str | os.PathLike | None = None) -> str:
+    """Whether catalogue entry ``name`` can run here, without verifying or downloading anything.
+
+    ``"present"``: one of its files is in the models dir, the package or the cache; ``"downloads"``: none is,
+    but one has a verified download (fetched on first use); ``"unavailable"``: you must provide a file.
+    """
+    files = get(name).files
+    if any(locate(f, models_dir)[0] != "missing" for f in files):
+        return "present"
+    if _managed_dir(models_dir) is None and any(downloadable(f) for f in files):
+        return "downloads"
+    return "unavailable"
+
+
 def model_file_path(name: str, models_dir: str | os.PathLike | None = None, verify: bool = True) -> Path:
-    """The local, verified path of the first file of catalogue entry ``name`` (see :func:`fetch`).
+    """The local, verified path of catalogue entry ``name``: its first file present, else the first that
+    downloads (:func:`fetch_first`).
 
     Raises:
         KeyError: unknown name (the message lists the choices).
         ModelFileError: missing, not downloadable, or corrupt.
     """
     entry = get(name)
-    return fetch(entry.file, models_dir, verify=verify, label=name)
+    return fetch_first(entry.files, models_dir, verify=verify, label=name)

@@ -1,4 +1,4 @@
-"""Heatmap codec: Gaussian targets (encode) and keypoint decoding (decode).
+"""Pose codecs: Gaussian targets (encode) and keypoint decoding (decode) of heatmaps, SimCC vectors and keypoints.
 
 Pure numpy, shared by training (targets) and inference (decoding). All
 coordinates here are in *crop* pixels of the network input (see
@@ -32,9 +32,11 @@ DARK kernel and the crop position of heatmap cell 0 (``cell_offset``: 0 for
 HRNet-style maps, ``stride / 2 - 0.5`` for MoveNet's centred cells), and is
 used both for training targets (:meth:`HeatmapCodec.encode`) and for decoding
 (:meth:`HeatmapCodec.decode`, :meth:`HeatmapCodec.merge_flipped`).
-:class:`KeypointCodec` decodes outputs that are keypoints already (MoveNet's
-normalised ``(y, x, score)``). :func:`make_codec` builds the right one from a
-:class:`posekit.spec.PoseModelSpec`.
+:class:`SimCCCodec` is RTMPose's coordinate classification (MMPose's
+``SimCCLabel``): one vector of ``W * r`` bins for x and one of ``H * r`` for y
+per keypoint. :class:`KeypointCodec` decodes outputs that are keypoints already
+(MoveNet's normalised ``(y, x, score)``). :func:`make_codec` builds the right one
+from a :class:`posekit.spec.PoseModelSpec`.
 
 Every sub-pixel convention of a decoder lives here: the quarter-pixel shifts,
 the legacy AlphaPose ``+0.2`` heatmap / ``-0.3`` image offsets, MoveNet's cell
@@ -61,6 +63,7 @@ __all__ = [
     "Decoded",
     "HeatmapCodec",
     "KeypointCodec",
+    "SimCCCodec",
     "PoseCodec",
     "make_codec",
     "encode_heatmaps",
@@ -503,21 +506,139 @@ class KeypointCodec:
         return merged
 
 
-#: Either codec: both have ``decode(outputs) -> Decoded`` and ``merge_flipped(outputs, flipped, flip_index)``.
-PoseCodec = Union[HeatmapCodec, KeypointCodec]
+@dataclass(frozen=True)
+class SimCCCodec:
+    """RTMPose's SimCC coordinate classification (MMPose ``SimCCLabel``, ``normalize=False``, no DARK).
+
+    Per keypoint the network gives an x vector of ``W * r`` bins and a y vector of ``H * r`` bins
+    (``r = split_ratio``). posekit carries both as one array, the x bins then the y bins along the last
+    axis: ``(N, K, W * r + H * r)`` (:meth:`pack` / :meth:`split`), so that batching, concatenation and the
+    flip test treat SimCC outputs like any other single array.
+
+    Bin ``i`` is crop coordinate ``i / r`` in posekit's pixel convention (pixel centres at integers, the
+    convention of the crop's ``cv2.warpAffine``): MMPose's bin coordinates need no shift. Decoding
+    (``get_simcc_maximum``): the argmax of each vector (first maximum on ties), score = the **smaller** of
+    the two maxima of the raw logits; where that score is ``<= 0`` both bins become ``-1`` (MMPose's invalid
+    point, ``(-1 / r, -1 / r)``), the score is kept.
+
+    Attributes:
+        input_size: ``(W, H)`` of the network input (crop) in pixels.
+        split_ratio: bins per pixel (RTMPose: 2.0).
+        sigma: ``(sigma_x, sigma_y)`` of the 1-D Gaussian targets, in bins (training only).
+        num_keypoints: keypoints kept; ``None`` keeps all.
+    """
+
+    input_size: tuple[int, int]
+    split_ratio: float = 2.0
+    sigma: tuple[float, float] = (4.9, 5.66)
+    num_keypoints: int | None = None
+
+    @classmethod
+    def from_spec(cls, spec: "PoseModelSpec") -> "SimCCCodec":
+        """The codec of a SimCC model (``spec.output == "simcc"``); sigma from ``spec.simcc_sigma``."""
+        return cls(
+            input_size=tuple(spec.input_size), split_ratio=float(spec.simcc_split_ratio),  # type: ignore[arg-type]
+            sigma=tuple(spec.simcc_sigma) if spec.simcc_sigma else cls.sigma,  # type: ignore[arg-type]
+            num_keypoints=spec.num_keypoints,
+        )
+
+    @property
+    def bins(self) -> tuple[int, int]:
+        """``(W * r, H * r)``, rounded as MMPose does."""
+        return (int(round(self.input_size[0] * self.split_ratio)), int(round(self.input_size[1] * self.split_ratio)))
+
+    def pack(self, simcc_x: np.ndarray, simcc_y: np.ndarray) -> np.ndarray:
+        """``(N, K, W r)`` and ``(N, K, H r)`` -> ``(N, K, W r + H r)``."""
+        x, y = np.asarray(simcc_x), np.asarray(simcc_y)
+        if x.shape[-1] != self.bins[0] or y.shape[-1] != self.bins[1] or x.shape[:-1] != y.shape[:-1]:
+            raise ValueError(f"SimCC vectors of shapes {x.shape} and {y.shape} do not match bins {self.bins}")
+        return np.concatenate([x, y], axis=-1)
+
+    def split(self, outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(N, K, W r + H r)`` -> ``simcc_x (N, K, W r)``, ``simcc_y (N, K, H r)`` (the first ``num_keypoints``)."""
+        out = np.asarray(outputs)[:, : self.num_keypoints]
+        wx, hy = self.bins
+        if out.shape[-1] != wx + hy:
+            raise ValueError(f"SimCC outputs have {out.shape[-1]} bins, expected {wx} + {hy} for input {self.input_size}")
+        return out[..., :wx], out[..., wx:]
+
+    def decode(self, outputs: np.ndarray) -> Decoded:
+        """Packed SimCC outputs ``(N, K, W r + H r)`` -> :class:`Decoded` crop pixels ``(N, K, 2)``."""
+        x, y = self.split(outputs)
+        bin_x, bin_y = x.argmax(axis=-1), y.argmax(axis=-1)
+        max_x = np.take_along_axis(x, bin_x[..., None], axis=-1)[..., 0]
+        max_y = np.take_along_axis(y, bin_y[..., None], axis=-1)[..., 0]
+        scores = np.minimum(max_x, max_y)
+        bins = np.stack([bin_x, bin_y], axis=-1).astype(np.float64)
+        bins[scores <= 0] = -1.0
+        return Decoded(keypoints=bins / self.split_ratio, scores=scores.astype(np.float64))
+
+    def merge_flipped(self, outputs: np.ndarray, flipped: np.ndarray, flip_index: np.ndarray) -> np.ndarray:
+        """Flip test (MMPose ``flip_vectors``): the mirrored crop's vectors re-indexed by ``flip_index``, its x
+        bins reversed (bin ``j`` -> ``W r - 1 - j``, no shift), then the mean with the plain outputs.
+
+        Returns:
+            packed ``(N, K, W r + H r)``.
+        """
+        x, y = self.split(outputs)
+        fx, fy = self.split(flipped)
+        fx, fy = fx[:, flip_index, ::-1], fy[:, flip_index]
+        return self.pack((x + fx) * 0.5, (y + fy) * 0.5)
+
+    def encode(self, keypoints: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """MMPose's SimCC targets of one person: a 1-D Gaussian per axis around the keypoint's bin.
+
+        The centre bin is ``round(kp * r)`` (numpy rounding, half to even, as MMPose's ``np.around``); the
+        Gaussians ``exp(-(i - mu)^2 / (2 sigma^2))`` (peak 1, not normalised) fill the whole vector.
+        Unlabelled keypoints (``visible < 0.5``) get zero vectors and weight 0; a keypoint whose 3-sigma
+        window ``[mu - 3 sigma, mu + 3 sigma + 1]`` misses the vector on either axis gets zero vectors and
+        weight 0 too.
+
+        Args:
+            keypoints: ``(K, 2)`` crop pixels.
+            visible: ``(K,)`` visibility / weights.
+
+        Returns:
+            ``target_x (K, W r)``, ``target_y (K, H r)`` float32 and target weights ``(K,)`` float32.
+        """
+        kp = np.asarray(keypoints, np.float64).reshape(-1, 2)
+        weights = np.asarray(visible, np.float32).reshape(-1).copy()
+        wx, hy = self.bins
+        sigma = np.asarray(self.sigma, np.float64)
+        mu = np.around(kp * self.split_ratio).astype(np.int64)
+        target_x = np.zeros((len(kp), wx), np.float32)
+        target_y = np.zeros((len(kp), hy), np.float32)
+        gx, gy = np.arange(wx, dtype=np.float32), np.arange(hy, dtype=np.float32)
+        for k in range(len(kp)):
+            if weights[k] < 0.5:
+                continue
+            left, top = mu[k] - 3 * sigma
+            right, bottom = mu[k] + 3 * sigma + 1
+            if left >= wx or top >= hy or right < 0 or bottom < 0:
+                weights[k] = 0.0
+                continue
+            target_x[k] = np.exp(-((gx - mu[k, 0]) ** 2) / (2 * sigma[0] ** 2))
+            target_y[k] = np.exp(-((gy - mu[k, 1]) ** 2) / (2 * sigma[1] ** 2))
+        return target_x, target_y, weights
+
+
+#: Any codec: each has ``decode(outputs) -> Decoded`` and ``merge_flipped(outputs, flipped, flip_index)``.
+PoseCodec = Union[HeatmapCodec, SimCCCodec, KeypointCodec]
 
 
 def make_codec(
     spec: "PoseModelSpec", decoder: str | None = None, *, sigma: float = 2.0, dark_kernel: int = 11
 ) -> PoseCodec:
-    """The codec of a pose model from its spec (``spec.output`` picks heatmap or keypoint codec).
+    """The codec of a pose model from its spec (``spec.output`` picks the heatmap, SimCC or keypoint codec).
 
     Args:
         spec: the model contract.
-        decoder: heatmap decoder overriding ``spec.decode`` (ignored for keypoint outputs).
+        decoder: heatmap decoder overriding ``spec.decode`` (ignored for SimCC and keypoint outputs).
         sigma: heatmap target sigma (training).
         dark_kernel: DARK kernel size.
     """
     if spec.output == "keypoints":
         return KeypointCodec.from_spec(spec)
+    if spec.output == "simcc":
+        return SimCCCodec.from_spec(spec)
     return HeatmapCodec.from_spec(spec, decoder, sigma=sigma, dark_kernel=dark_kernel)

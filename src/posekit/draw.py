@@ -2,6 +2,14 @@
 
 OpenCV and numpy are imported on first draw, so the command line can read the
 default thresholds below (its ``--help``) without loading them.
+
+Sizes: body limbs and keypoint dots scale with the image (``t``, 1 px per 400 px
+of its longer side, or ``thickness``). Whole-body poses
+(:data:`posekit.schema.COCO_WHOLEBODY`) draw their face landmarks (dots only,
+no face lines) and hand keypoints (dots and finger links) smaller: their size
+follows the person's box (1 px of dot radius per 350 px of the box's longer
+side, 1 px of line width per 400 px) and stays below the body marks, so a
+68-point face and two 21-point hands stay readable at any person size.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
+    from posekit.schema import KeypointSchema
     from posekit.structures import Poses
 
 __all__ = ["draw_poses", "track_color", "DEFAULT_POSE_THRESH", "DEFAULT_KEYPOINT_THRESH"]
@@ -69,6 +78,8 @@ def draw_poses(
     schema = poses.schema
     t = thickness or max(1, round(max(image.shape[:2]) / 400))
     colors = schema.colors or ((0, 255, 0),) * len(schema.skeleton)
+    fine = _fine_keypoints(schema)
+    fine_limbs = [bool(fine[a] and fine[b]) for a, b in schema.skeleton]
     for i in range(len(poses)):
         kp, ks = poses.keypoints[i], poses.keypoint_scores[i]
         if not (poses.scores[i] >= pose_thresh and (ks >= keypoint_thresh).any()):
@@ -78,16 +89,45 @@ def draw_poses(
         if draw_boxes:
             x1, y1, x2, y2 = (int(round(v)) for v in poses.boxes[i])
             cv2.rectangle(out, (x1, y1), (x2, y2), box_color, t, cv2.LINE_AA)
-        for (a, b), color in zip(schema.skeleton, colors):
+        fine_radius, fine_width = _fine_sizes(poses.boxes[i], t)
+        for (a, b), color, small in zip(schema.skeleton, colors, fine_limbs):
             if ks[a] >= keypoint_thresh and ks[b] >= keypoint_thresh:
                 pa = tuple(int(round(v)) for v in kp[a])
                 pb = tuple(int(round(v)) for v in kp[b])
-                cv2.line(out, pa, pb, color, t + 1, cv2.LINE_AA)
+                cv2.line(out, pa, pb, color, fine_width if small else t + 1, cv2.LINE_AA)
         for j in range(len(kp)):
             if ks[j] >= keypoint_thresh:
-                cv2.circle(out, tuple(int(round(v)) for v in kp[j]), t + 2, (255, 255, 255), -1, cv2.LINE_AA)
+                radius = fine_radius if fine[j] else t + 2
+                cv2.circle(out, tuple(int(round(v)) for v in kp[j]), radius, (255, 255, 255), -1, cv2.LINE_AA)
         if draw_ids and tid >= 0:
             x1, y1 = int(poses.boxes[i, 0]), int(poses.boxes[i, 1])
             cv2.putText(out, f"id {tid}", (x1 + 2, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * t + 0.2,
                         box_color, t, cv2.LINE_AA)
     return out
+
+
+def _fine_keypoints(schema: KeypointSchema) -> np.ndarray:
+    """``(K,)`` bool: the keypoints drawn small (face and hands of COCO-WholeBody; none for other schemas)."""
+    import numpy as np
+
+    from posekit.schema import COCO_WHOLEBODY, WHOLEBODY_PARTS
+
+    fine = np.zeros(schema.num_keypoints, dtype=bool)
+    if schema.name == COCO_WHOLEBODY.name:
+        for part in ("face", "lefthand", "righthand"):
+            lo, hi = WHOLEBODY_PARTS[part]
+            fine[lo:hi] = True
+    return fine
+
+
+def _fine_sizes(box: np.ndarray, t: int) -> tuple[int, int]:
+    """Dot radius and line width of face / hand marks for a person box ``(4,)`` xyxy.
+
+    Scaled with the box's longer side (radius 1 px per 350 px, width 1 px per
+    400 px, at least 1) and kept below the body marks (radius ``t + 2``, width
+    ``t + 1``): at most ``t + 1`` and ``t``.
+    """
+    size = max(float(box[2] - box[0]), float(box[3] - box[1]), 0.0)
+    radius = min(max(1, round(size / 350)), t + 1)
+    width = min(max(1, round(size / 400)), t)
+    return radius, width

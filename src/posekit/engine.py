@@ -21,7 +21,9 @@ Memory stays bounded: at most ``max_in_flight`` items are submitted and not
 yet handed to the consumer (default ``2 * workers``).
 
 This module knows nothing about poses: :meth:`posekit.pipeline.PoseEstimator.predict_files`
-and the video stream use it.
+and the video stream use it. It is the CPU plan: when an estimator's networks run on an
+accelerator, ``predict_files`` runs :mod:`posekit.batching` instead (one estimator, images
+batched into few network calls).
 """
 
 from __future__ import annotations

@@ -43,7 +43,9 @@ __all__ = [
     "warp_crops",
     "keypoints_to_boxes",
     "Letterbox",
+    "LETTERBOX_PLACEMENTS",
     "letterbox",
+    "unletterbox_points",
     "unletterbox_boxes",
     "clip_boxes",
     "as_boxes",
@@ -344,6 +346,10 @@ class Letterbox:
         return (self.scale, self.scale if self.scale_y is None else self.scale_y)
 
 
+#: Placements of :func:`letterbox`.
+LETTERBOX_PLACEMENTS = ("center", "topleft", "stretch", "yolo", "warp")
+
+
 def letterbox(
     image: np.ndarray,
     size: tuple[int, int],
@@ -356,7 +362,12 @@ def letterbox(
     ``placement="center"`` is YOLOv3/darknet (AlphaPose pads with 128,
     resizes with cubic interpolation); ``"topleft"`` is YOLOX / RTMDet (pad 114);
     ``"stretch"`` resizes to ``size`` without keeping the aspect ratio and
-    without padding (PP-PicoDet).
+    without padding (PP-PicoDet); ``"yolo"`` is Ultralytics' ``LetterBox``
+    (resized to ``round(w r), round(h r)``, centred with pads ``round(d - 0.1)``
+    before and ``round(d + 0.1)`` after, ``d`` half the spare pixels);
+    ``"warp"`` is MMPose's ``BottomupResize``: one affine warp that scales by
+    ``r = min(W_in / w, H_in / h)`` and puts the image centre at the input's
+    centre, sub-pixel offset kept (``cv2.warpAffine``, constant border).
 
     Args:
         image: ``(H, W, 3)``.
@@ -365,14 +376,28 @@ def letterbox(
     Returns:
         the ``(H_in, W_in, 3)`` input image and its :class:`Letterbox`.
     """
-    if placement not in ("center", "topleft", "stretch"):
-        raise ValueError(f"placement must be 'center', 'topleft' or 'stretch', got {placement!r}")
+    if placement not in LETTERBOX_PLACEMENTS:
+        raise ValueError(f"placement must be one of {LETTERBOX_PLACEMENTS}, got {placement!r}")
     w_in, h_in = size
     h, w = image.shape[:2]
     if placement == "stretch":
         resized = cv2.resize(image, (w_in, h_in), interpolation=interpolation)
         return resized, Letterbox(scale=w_in / w, pad=(0.0, 0.0), input_size=(w_in, h_in), scale_y=h_in / h)
     scale = min(w_in / w, h_in / h)
+    border = (pad_value,) * 4
+    if placement == "warp":
+        px, py = w_in / 2 - scale * w / 2, h_in / 2 - scale * h / 2
+        matrix = np.array([[scale, 0.0, px], [0.0, scale, py]])
+        canvas = cv2.warpAffine(image, matrix, (w_in, h_in), flags=interpolation, borderValue=border)
+        return canvas, Letterbox(scale=scale, pad=(px, py), input_size=(w_in, h_in))
+    if placement == "yolo":
+        new_w, new_h = int(round(w * scale)), int(round(h * scale))
+        dw, dh = (w_in - new_w) / 2, (h_in - new_h) / 2
+        left, top = int(round(dw - 0.1)), int(round(dh - 0.1))
+        right, bottom = int(round(dw + 0.1)), int(round(dh + 0.1))
+        resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation) if (new_w, new_h) != (w, h) else image
+        canvas = cv2.copyMakeBorder(resized, top, bottom, left, right, cv2.BORDER_CONSTANT, value=border)
+        return canvas, Letterbox(scale=scale, pad=(float(left), float(top)), input_size=(w_in, h_in))
     new_w, new_h = max(1, int(w * scale)), max(1, int(h * scale))
     resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
     canvas = np.full((h_in, w_in) + image.shape[2:], pad_value, dtype=image.dtype)
@@ -382,6 +407,15 @@ def letterbox(
         px, py = 0, 0
     canvas[py : py + new_h, px : px + new_w] = resized
     return canvas, Letterbox(scale=scale, pad=(float(px), float(py)), input_size=(w_in, h_in))
+
+
+def unletterbox_points(points: np.ndarray, lb: Letterbox) -> np.ndarray:
+    """Map ``(..., 2)`` points from a letterboxed input back to the image (the inverse of :func:`letterbox`)."""
+    p = np.asarray(points, dtype=np.float64).copy()
+    sx, sy = lb.scales
+    p[..., 0] = (p[..., 0] - lb.pad[0]) / sx
+    p[..., 1] = (p[..., 1] - lb.pad[1]) / sy
+    return p
 
 
 def unletterbox_boxes(

@@ -1,9 +1,16 @@
-"""``PoseEstimator``: the top-down pipeline.
+"""``PoseEstimator``: the pose pipeline, of one of two kinds.
 
-detect -> crop -> network -> decode -> map back -> pose NMS. Each stage is a
-function or object from its own module; this class only chains them and times
-each stage (:attr:`PoseEstimator.timer`). Everything after the network is the
-top-down tail of :mod:`posekit.pose.topdown`, shared with training validation.
+* **top-down** (detector + single-person network): detect -> crop -> network ->
+  decode -> map back -> pose NMS. Everything after the network is the top-down
+  tail of :mod:`posekit.pose.topdown`, shared with training validation.
+* **one-stage** (:mod:`posekit.pose.onestage`: YOLO-pose, RTMO): resize ->
+  network -> decode (score threshold, NMS where the network has none, back to
+  image pixels). No detector, no crops: the cost does not grow with the crowd.
+
+Each stage is a function or object from its own module; this class only chains
+them and times each stage (:attr:`PoseEstimator.timer`). Both kinds give
+:class:`~posekit.structures.Poses`, so the engine, batch jobs, video and
+tracking, the service and every writer take either.
 """
 
 from __future__ import annotations
@@ -25,9 +32,9 @@ from posekit.io import ImageReadError, read_image
 from posekit.pose.crop import crop_people
 from posekit.pose import topdown
 from posekit.pose.topdown import POSE_NMS_METHODS, TopDownConfig
-from posekit.posenms import PoseNMSParams
+from posekit.posenms import PoseNMSParams, oks_nms
 from posekit.prefetch import prefetch as prefetch_iter
-from posekit.runtime import default_batch_size
+from posekit.runtime import Device, default_batch_size, stages_device
 from posekit.presets import DEFAULT_PRESET, Preset, get_preset
 from posekit.schema import get_schema
 from posekit.structures import Poses
@@ -94,14 +101,23 @@ class PoseEstimator:
     """Multi-person pose estimation on images.
 
     Every model option left at ``None`` comes from ``preset`` (:mod:`posekit.presets`:
-    ``"fast"``, ``"balanced"`` — the default —, ``"accurate"``, ``"movenet"``).
+    ``"fast"``, ``"balanced"`` — the default —, ``"accurate"``, ``"movenet"``, ...).
+
+    The estimator is top-down (a detector, then a pose network per person box) or, when its
+    pose model is a one-stage network (:attr:`one_stage`), a single network over the whole
+    image; :meth:`detect` and :meth:`estimate` are top-down stages only.
 
     Args:
         detector: detector name (``"picodet_s_320"``, ``"yolox_nano"``, ``"rtmdet_nano"``,
             ``"yolov3_spp"``, ...), ONNX path, or callable ``image -> (boxes, scores)``.
+            Not used with a one-stage pose model.
         pose_model: pose model name (``"pp_tinypose_256x192"``, ``"movenet_thunder"``, a
-            :func:`posekit.models.list_models` network with ``checkpoint``), an ``.onnx``
-            path, a ``posekit train`` checkpoint, or an object with ``spec`` and ``run``.
+            :func:`posekit.models.list_models` network with ``checkpoint``, the one-stage
+            ``"rtmo_s_body7"``), an ``.onnx`` path (a one-stage file — Ultralytics YOLO-pose,
+            RTMO — is recognised by its inputs and outputs), a ``posekit train`` checkpoint, or
+            an object with ``spec`` and ``run``.
+        model_kind: ``"auto"`` (recognised), ``"top-down"``, ``"yolo-pose"`` or ``"rtmo"``
+            (:data:`posekit.factory.MODEL_KINDS`).
         preset: the configuration (a :class:`~posekit.presets.Preset` or its name) the other options default to.
         models_dir: folder with the model files (default: ``POSEKIT_MODELS`` or the user cache).
         checkpoint: weights of a PyTorch pose network.
@@ -126,6 +142,11 @@ class PoseEstimator:
             calls; :meth:`predict_files` runs replicas with their own (:mod:`posekit.engine`).
         spinning: ONNX Runtime's busy-waiting intra-op threads (off: graceful on a shared machine;
             no effect on single-threaded sessions; ``posekit`` commands turn it on, ``--no-spin`` off).
+        device: where the networks run: ``"auto"`` (default: a GPU where ONNX Runtime offers one, else
+            the CPU), ``"cpu"``, ``"cuda[:N]"``, ``"tensorrt[:N]"``, ``"openvino[:GPU|NPU|...]"``,
+            ``"coreml"``, ``"directml"`` (:class:`posekit.runtime.Device`). :attr:`device` is where they
+            actually run; on an accelerator :meth:`predict_files` batches across images (:mod:`posekit.batching`).
+        half: float16 where the device supports it (:func:`posekit.runtime.plan_session`).
     """
 
     def __init__(
@@ -140,6 +161,7 @@ class PoseEstimator:
         runtime: str = "auto",
         decode: str | None = None,
         output: str | None = None,
+        model_kind: str = "auto",
         flip_test: bool | None = None,
         pose_nms: str | None = None,
         nms_params: PoseNMSParams = PoseNMSParams(),
@@ -149,6 +171,8 @@ class PoseEstimator:
         batch_size: int | None = None,
         num_threads: int | None = None,
         spinning: bool = False,
+        device: str | Device = "auto",
+        half: bool = False,
     ) -> None:
         p = preset if isinstance(preset, Preset) else get_preset(preset)
         self.preset = p.name
@@ -156,36 +180,52 @@ class PoseEstimator:
         self._init_args = dict(
             detector=detector, pose_model=pose_model, preset=p, models_dir=models_dir, checkpoint=checkpoint,
             detector_checkpoint=detector_checkpoint, runtime=runtime, decode=decode, output=output,
-            flip_test=flip_test, pose_nms=pose_nms, nms_params=nms_params, oks_thresh=oks_thresh,
+            model_kind=model_kind, flip_test=flip_test, pose_nms=pose_nms, nms_params=nms_params, oks_thresh=oks_thresh,
             detector_config=detector_config, crop_budget=crop_budget, batch_size=batch_size, spinning=spinning,
+            device=device, half=half,
         )
         self.num_threads = num_threads
-        pose_nms = pose_nms if pose_nms is not None else p.pose_nms
-        if pose_nms not in POSE_NMS_METHODS:
-            raise ValueError(f"pose_nms must be one of {POSE_NMS_METHODS}, got {pose_nms!r}")
-        if detector_config is None:
-            detector_config = DetectorConfig(conf_thresh=p.det_conf, nms_thresh=p.det_nms)
-        self.detector = build_detector(
-            detector if detector is not None else p.detector, models_dir=models_dir, checkpoint=detector_checkpoint,
-            config=detector_config, runtime=runtime, num_threads=num_threads, spinning=spinning,
-        )
         self.pose_model = build_pose_model(
             pose_model if pose_model is not None else p.pose_model, models_dir=models_dir, checkpoint=checkpoint,
-            runtime=runtime, num_threads=num_threads, output=output, spinning=spinning,
+            runtime=runtime, num_threads=num_threads, output=output, spinning=spinning, kind=model_kind,
+            device=device, half=half,
         )
+        #: One network over the whole image (no detector, no crops), see :mod:`posekit.pose.onestage`.
+        self.one_stage = bool(getattr(self.pose_model, "one_stage", False))
         self.spec = self.pose_model.spec
         self.schema = get_schema(self.spec.schema)
+        pose_nms = pose_nms if pose_nms is not None else ("none" if self.one_stage else p.pose_nms)
+        if pose_nms not in POSE_NMS_METHODS:
+            raise ValueError(f"pose_nms must be one of {POSE_NMS_METHODS}, got {pose_nms!r}")
+        if self.one_stage:
+            if flip_test or pose_nms == "parametric":
+                raise ValueError(f"{self.pose_model.name} is a one-stage model: flip_test and parametric pose NMS "
+                                 "are top-down options")
+            self.detector = None
+        else:
+            if detector_config is None:
+                detector_config = DetectorConfig(conf_thresh=p.det_conf, nms_thresh=p.det_nms)
+            detector = detector if detector is not None else p.detector
+            if detector is None:
+                raise ValueError(f"preset {p.name!r} has no detector: its pose model is one-stage; give a detector "
+                                 f"for the top-down pose model {pose_model!r}")
+            self.detector = build_detector(
+                detector, models_dir=models_dir, checkpoint=detector_checkpoint, config=detector_config,
+                runtime=runtime, num_threads=num_threads, spinning=spinning, device=device, half=half,
+            )
         # The preset's decoder belongs to the preset's pose model; another model keeps its own.
         preset_decode = p.decode if pose_model is None else None
-        self.decode_method = decode or preset_decode or self.spec.decode
-        self.flip_test = flip_test if flip_test is not None else p.flip_test
-        self.crop_budget = crop_budget if crop_budget is not None else CropBudget(
+        self.decode_method = None if self.one_stage else decode or preset_decode or self.spec.decode
+        self.flip_test = False if self.one_stage else flip_test if flip_test is not None else p.flip_test
+        self.crop_budget = None if self.one_stage else crop_budget if crop_budget is not None else CropBudget(
             min_score=p.min_box_score, min_size=p.min_box_size, max_crops=p.max_crops
         )
         self.pose_nms = pose_nms
         self.nms_params = nms_params
         self.oks_thresh = oks_thresh
-        self.batch_size = max(1, int(batch_size or default_batch_size(self.spec.input_size, num_threads)))
+        #: Where the networks run (an accelerator if either does: :func:`posekit.runtime.stages_device`).
+        self.device = stages_device(self.detector, self.pose_model)
+        self.batch_size = max(1, int(batch_size or default_batch_size(self.spec.input_size, num_threads, self.device)))
         self.timer = StageTimer()
         #: Person crops sent to the pose network so far (without flip-test mirrors).
         self.crops_run = 0
@@ -217,8 +257,21 @@ class PoseEstimator:
 
     # ------------------------------------------------------------------ stages
 
+    @property
+    def kind(self) -> str:
+        """``"top-down"`` or ``"one-stage"``."""
+        return "one-stage" if self.one_stage else "top-down"
+
+    def _top_down_only(self, stage: str) -> None:
+        if self.one_stage:
+            raise TypeError(
+                f"{stage}() is a top-down stage; {self.pose_model.name} is a one-stage model, which finds people "
+                "and their keypoints in one call: call the estimator on the image"
+            )
+
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Person boxes ``(N, 4)`` xyxy and scores ``(N,)`` within the crop budget, best first."""
+        """Person boxes ``(N, 4)`` xyxy and scores ``(N,)`` within the crop budget, best first (top-down only)."""
+        self._top_down_only("detect")
         with self.timer("detect"):
             boxes, scores = self.detector(image)
             return select_boxes(boxes, scores, self.crop_budget)
@@ -232,7 +285,7 @@ class PoseEstimator:
         )
 
     def estimate(self, image: np.ndarray, boxes: np.ndarray, box_scores: np.ndarray) -> Poses:
-        """Poses for given person boxes: crop -> network -> decode -> map back -> pose NMS.
+        """Poses for given person boxes: crop -> network -> decode -> map back -> pose NMS (top-down only).
 
         Args:
             image: ``(H, W, 3)`` BGR uint8.
@@ -242,6 +295,7 @@ class PoseEstimator:
         Returns:
             the poses after pose NMS (:func:`posekit.pose.topdown.suppress`), best first.
         """
+        self._top_down_only("estimate")
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         box_scores = np.asarray(box_scores, np.float64).reshape(-1)
         if len(boxes) == 0:
@@ -265,8 +319,28 @@ class PoseEstimator:
         if isinstance(image, (str, os.PathLike)):
             with self.timer("read"):
                 image = read_image(image)
+        if self.one_stage:
+            return self._one_stage_poses(image)
         boxes, scores = self.detect(image)
         return self.estimate(image, boxes, scores)
+
+    def _one_stage_poses(self, image: np.ndarray) -> Poses:
+        """resize -> network -> decode (thresholds, the model's NMS, image pixels) [-> OKS-NMS]."""
+        model = self.pose_model
+        with self.timer("resize"):
+            x, lb = model.resize(image)
+        with self.timer("network"):
+            outputs = model.run(x)
+        with self.timer("decode"):
+            people = model.decode(outputs, lb, image.shape[:2])
+        with self.timer("pose_nms"):
+            keep = np.arange(len(people.scores))
+            if self.pose_nms == "oks" and len(keep):
+                areas = (people.boxes[:, 2] - people.boxes[:, 0]) * (people.boxes[:, 3] - people.boxes[:, 1])
+                keep = oks_nms(people.keypoints, people.keypoint_scores, areas, people.scores,
+                               self.schema.sigmas_array(), self.oks_thresh)
+            return Poses(people.boxes[keep], people.scores[keep], people.keypoints[keep],
+                         people.keypoint_scores[keep], people.scores[keep], schema=self.schema)
 
     def predict_files(
         self, paths: Iterable[str | os.PathLike], *, prefetch: int = 4, ignore_orientation: bool = False,
@@ -283,6 +357,11 @@ class PoseEstimator:
         A file that cannot be read or processed gives a result with ``error`` set (the reason)
         and does not stop the others.
 
+        When the networks run on an accelerator (:attr:`device`), the images go through the
+        accelerator plan instead (:func:`posekit.batching.batched_results`: several images per
+        network call on this estimator's sessions, CPU threads decoding ahead); ``prefetch``,
+        ``workers`` and ``threads`` do not apply there. Same results as the CPU plan on the same sessions.
+
         Args:
             paths: image files.
             prefetch: images decoded ahead on the one-worker path (0: read in the calling thread).
@@ -291,6 +370,12 @@ class PoseEstimator:
                 :func:`posekit.engine.plan_engine`).
             threads: intra-op threads of each replica's sessions.
         """
+        if self.device.accelerator:  # batches across images on this estimator's sessions (posekit.batching)
+            from posekit.batching import batched_results
+
+            read = lambda path: _read(path, ignore_orientation)  # noqa: E731
+            yield from (FileResult(*r) for r in batched_results(self, paths, read=read, one_image=_file_result))
+            return
         plan = plan_engine(workers, threads)
         if not plan.parallel or not self.replicable:
             yield from _serial_results(self, paths, prefetch, ignore_orientation)
@@ -376,6 +461,8 @@ class PoseEstimator:
                 self._crop_pool = None
 
     def __repr__(self) -> str:
+        if self.one_stage:
+            return f"PoseEstimator(one-stage {self.pose_model!r}, pose_nms={self.pose_nms!r})"
         return (
             f"PoseEstimator(preset={self.preset!r}, pose={type(self.pose_model).__name__} {self.spec.input_size}, "
             f"decode={self.decode_method!r}, flip_test={self.flip_test}, pose_nms={self.pose_nms!r}, "

@@ -1,14 +1,19 @@
-"""Named pipeline configurations: ``fast``, ``balanced`` (the default), ``accurate`` and ``movenet``.
+"""Named pipeline configurations: ``fast``, ``balanced`` (the default), ``accurate``, ``movenet``, and for
+connected users ``rtmpose-m``, ``rtmpose-l``, ``wholebody`` and the one-stage ``crowd``.
 
 A preset names a detector and a pose model from :mod:`posekit.catalog` and the
 settings around them (flip test, decoder, detector thresholds, crop budget,
 pose NMS). ``PoseEstimator(preset=...)``, ``posekit predict --preset`` and the
 video commands read them; any option given explicitly overrides the preset's.
 
-Every value was chosen on the 300 images of ``coco-val-dev`` (and only there);
-the measured figures (``dev_ap``, ``images_per_s``: the engine's, two single-threaded
-workers) are from one interleaved run of ``benchmarks/bench_presets.py`` on 2 CPU
-cores and are shown by ``posekit presets``. Pure data: imports nothing from posekit.
+The offline presets' values were chosen on the 300 images of ``coco-val-dev``
+(and only there); the measured figures (``dev_ap``, ``images_per_s``: the engine's,
+two single-threaded workers) are from one interleaved run of
+``benchmarks/bench_presets.py`` on 2 CPU cores and are shown by ``posekit presets``.
+The RTMPose presets' weights download on first use and could not be had here, so
+their settings are MMPose's and rtmlib's defaults, not measured ones. Whether a
+preset runs offline, downloads, or needs files you provide is the catalogue's
+business (``posekit presets`` asks it). Pure data: imports nothing from posekit.
 """
 
 from __future__ import annotations
@@ -27,8 +32,8 @@ class Preset:
     Attributes:
         name: the preset's name.
         description: what it is for, in one line.
-        detector: catalogue detector name.
-        pose_model: catalogue pose model name.
+        detector: catalogue detector name (``None`` for a one-stage pose model, which needs none).
+        pose_model: catalogue pose model name (top-down or one-stage).
         flip_test: run mirrored crops too and average.
         decode: heatmap decoder (``None``: the pose model's spec).
         det_conf: detector confidence threshold.
@@ -43,7 +48,7 @@ class Preset:
 
     name: str
     description: str
-    detector: str
+    detector: str | None
     pose_model: str
     flip_test: bool
     decode: str | None = None
@@ -115,12 +120,54 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
             ),
             Preset(
                 name="movenet",
-                description="YOLOX-nano + MoveNet Thunder with flip test: the previous default, kept as a reference",
+                description="YOLOX-nano + MoveNet Thunder with flip test: the previous default, kept as a reference "
+                            "(needs the MoveNet file of our conversion, which has no download)",
                 detector="yolox_nano",
                 pose_model="movenet_thunder",
                 flip_test=True,
                 dev_ap=0.608,
                 images_per_s=5.9,
+            ),
+            # Connected users (weights download on first use; not measured here): rtmlib's "balanced" pairing,
+            # YOLOX-m (HumanArt) boxes scoring > 0.3 (rtmlib's and MMPose's demo threshold) and >= 20 px
+            # (measured above for PP-TinyPose), RTMPose's official ONNX files, no flip test (rtmlib's choice; MMPose
+            # evaluates with it).
+            Preset(
+                name="rtmpose-m",
+                description="YOLOX-m + RTMPose-m 256x192 (official ONNX, Body7), boxes scoring >= 0.3: downloads",
+                detector="yolox_m_humanart",
+                pose_model="rtmpose_m_256x192_onnx",
+                flip_test=False,
+                min_box_score=0.3,
+                min_box_size=20,
+            ),
+            Preset(
+                name="rtmpose-l",
+                description="YOLOX-m + RTMPose-l 256x192 (official ONNX, Body7) with flip test: downloads",
+                detector="yolox_m_humanart",
+                pose_model="rtmpose_l_256x192_onnx",
+                flip_test=True,
+                min_box_score=0.3,
+                min_box_size=20,
+            ),
+            # One-stage: RTMO-s finds everybody in one network call, whatever the crowd (no detector, no crops).
+            Preset(
+                name="crowd",
+                description="RTMO-s 640x640, one-stage (official ONNX, Body7): cost flat in the number of people: "
+                            "downloads",
+                detector=None,
+                pose_model="rtmo_s_body7",
+                flip_test=False,
+                pose_nms="none",
+            ),
+            Preset(
+                name="wholebody",
+                description="YOLOX-m + RTMW-l 256x192: 133 keypoints (body, feet, face, hands): downloads",
+                detector="yolox_m_humanart",
+                pose_model="rtmw_l_256x192_onnx",
+                flip_test=False,
+                min_box_score=0.3,
+                min_box_size=20,
             ),
         )
     }

@@ -41,6 +41,32 @@ Defaults and where they come from:
   A dynamic batch axis stays dynamic: the model is compiled once and serves
   every batch size.
 
+Devices (:class:`Device`, :func:`plan_session` -- the one place that turns a device into a session's
+backend and execution providers):
+
+* ``"cpu"`` (``device=None`` too): today's sessions exactly (the backends above, ORT's CPU provider).
+* ``"cuda[:N]"``, ``"tensorrt[:N]"``: ONNX Runtime's CUDA / TensorRT providers (``onnxruntime-gpu``:
+  see the README, "GPUs and other devices"; never a core dependency). ``"directml[:N]"``: ORT's
+  DirectML provider (``onnxruntime-directml``, Windows). ``"coreml"``: ORT's CoreML provider (macOS).
+  Each keeps ORT's CPU provider behind it for the operators the accelerator lacks.
+* ``"openvino[:CPU|GPU|NPU|AUTO]"``: the OpenVINO backend on that OpenVINO device (default CPU).
+* ``"auto"``: :data:`AUTO_ORDER` -- CUDA where ORT offers it, else DirectML where ORT offers it,
+  else the CPU (and on the CPU, the backend choice above). TensorRT, CoreML and OpenVINO's GPU/NPU
+  are never chosen by ``auto``: TensorRT builds an engine per model and input shape (minutes on a
+  first run, again for a crop batch outside the built range), CoreML ships in every macOS wheel of
+  ORT (so having it says nothing of the user's wish) and runs only the subgraphs it supports, and
+  neither they nor OpenVINO's GPU/NPU were measured against the CPU here.
+
+An explicit device that is not available is an error (:class:`DeviceUnavailableError`) naming
+what to install -- never a silent CPU run. ONNX Runtime itself falls back to its CPU provider when an
+accelerator's libraries fail to load (e.g. no cuDNN); :func:`make_session` checks the providers the
+session got and turns that into the same error (``auto``: a warning, and the CPU).
+
+``half=True``: float16 where the device supports it -- TensorRT's ``trt_fp16_enable``; for CUDA and
+DirectML the graph converted to float16 with float32 inputs and outputs (:func:`float16_graph`);
+OpenVINO's ``INFERENCE_PRECISION_HINT=f16``. On the CPU it is an error (``auto`` that chose the CPU:
+ignored, with a log line).
+
 Imports onnxruntime or openvino lazily, when a session is made, and of posekit only the
 ground-floor :mod:`posekit.io` (the cache of :func:`choose_backend`).
 """
@@ -56,10 +82,13 @@ import json
 import logging
 import os
 import platform
+import re
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple, Sequence
+from types import MappingProxyType
+from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -67,7 +96,10 @@ log = logging.getLogger(__name__)
 
 __all__ = ["make_session", "OpenVinoSession", "BACKENDS", "OPTIMIZATION_LEVELS", "default_batch_size", "choose_backend",
            "machine_key", "AUTO_MIN_SPEEDUP",
-           "SINGLE_THREAD_BATCH_PIXELS", "MULTI_THREAD_BATCH"]
+           "SINGLE_THREAD_BATCH_PIXELS", "MULTI_THREAD_BATCH", "ACCELERATOR_BATCH_PIXELS",
+           "Device", "DEVICE_KINDS", "PROVIDERS", "AUTO_ORDER", "DeviceUnavailableError", "SessionPlan",
+           "resolve_device", "plan_session", "available_providers", "available_devices", "session_device",
+           "stage_device", "stages_device", "torch_device", "float16_graph"]
 
 #: Input pixels per network call for a single-threaded session: PP-TinyPose on 1 thread costs
 #: 11.6 / 12.7 / 14.5 / 15.9 / 18.4 / 19.6 ms per 256x192 crop at batch 1 / 2 / 4 / 8 / 16 / 32,
@@ -81,16 +113,32 @@ SINGLE_THREAD_BATCH_PIXELS = 256 * 192
 MULTI_THREAD_BATCH = 32
 
 
-def default_batch_size(input_size: tuple[int, int], num_threads: int | None) -> int:
+#: Input pixels per pose-network call on an accelerator (:attr:`Device.accelerator`): 64 crops of 256x192,
+#: 256 of 128x96. A GPU wants large batches (one call's launch and copy overheads shared out), but one
+#: call's memory grows with its pixels: this call's float32 input is 36 MiB, and on ONNX Runtime's CPU
+#: provider (a proxy only: the CUDA arena and cuDNN workspaces differ) it raised the process' peak memory
+#: by 250-490 MB over a one-crop call for PP-TinyPose 256x192 and 128x96, HRNet-W32 and RTMPose-m
+#: (README, "GPUs and other devices") -- small beside any GPU that runs them. Not tuned on a GPU
+#: (none was available): ``--batch-size`` overrides it.
+ACCELERATOR_BATCH_PIXELS = 64 * 256 * 192
+
+
+def default_batch_size(input_size: tuple[int, int], num_threads: int | None,
+                       device: "Device | str | None" = None) -> int:
     """Crops per pose-network call for a network of ``input_size`` ``(W, H)`` on ``num_threads`` threads
-    (``None``: all cores). Results do not depend on it (each crop's numbers are the same in any batch).
+    (``None``: all cores), or on ``device`` when it is an accelerator (:data:`ACCELERATOR_BATCH_PIXELS`).
+    Results do not depend on it (each crop's numbers are the same in any batch).
 
     >>> default_batch_size((192, 256), 1), default_batch_size((96, 128), 1), default_batch_size((192, 256), None)
     (1, 4, 32)
+    >>> default_batch_size((192, 256), 1, "cuda"), default_batch_size((96, 128), None, Device("cuda"))
+    (64, 256)
     """
+    w, h = input_size
+    if device is not None and Device.parse(device).accelerator:
+        return max(1, ACCELERATOR_BATCH_PIXELS // max(1, int(w) * int(h)))
     if num_threads != 1:
         return MULTI_THREAD_BATCH
-    w, h = input_size
     return max(1, SINGLE_THREAD_BATCH_PIXELS // max(1, int(w) * int(h)))
 
 #: Names of ONNX Runtime's graph optimisation levels.
@@ -108,6 +156,338 @@ AUTO_MIN_SPEEDUP = 1.10
 CHOICES_FILE = "runtime-choices.json"
 
 
+# ---------------------------------------------------------------------- devices
+
+#: What :class:`Device` can name (``auto``: :func:`resolve_device`).
+DEVICE_KINDS = ("auto", "cpu", "cuda", "tensorrt", "openvino", "coreml", "directml")
+
+#: ONNX Runtime's execution provider of each device kind it runs.
+PROVIDERS: Mapping[str, str] = MappingProxyType({
+    "cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider",
+    "coreml": "CoreMLExecutionProvider", "directml": "DmlExecutionProvider",
+})
+
+#: ``device="auto"`` takes the first of these whose provider ONNX Runtime offers, else the CPU (see the
+#: module docstring for why TensorRT, CoreML and OpenVINO's GPU/NPU are not among them).
+AUTO_ORDER = ("cuda", "directml")
+
+#: What to install for each ONNX Runtime accelerator (:class:`DeviceUnavailableError`).
+_INSTALL = MappingProxyType({
+    "cuda": "the GPU build of ONNX Runtime (NVIDIA GPUs, Linux/Windows; its cuda and cudnn extras bring the "
+            "CUDA and cuDNN libraries it was built for): "
+            "pip uninstall -y onnxruntime && pip install 'onnxruntime-gpu[cuda,cudnn]' "
+            "(the gpu extra, pip install 'posekit[gpu]', brings onnxruntime-gpu beside onnxruntime, which "
+            "must then be removed: see the README, 'GPUs and other devices')",
+    "tensorrt": "the GPU build of ONNX Runtime and NVIDIA TensorRT's libraries for the same CUDA: "
+                "pip uninstall -y onnxruntime && pip install 'onnxruntime-gpu[cuda,cudnn]' tensorrt",
+    "directml": "ONNX Runtime's DirectML build (Windows): pip uninstall -y onnxruntime && "
+                "pip install onnxruntime-directml",
+    "coreml": "ONNX Runtime for macOS (its wheels include the CoreML provider); CoreML runs on macOS only",
+})
+
+_OPENVINO_TARGET = re.compile(r"^[A-Z]+(\.\d+)?$")
+
+
+class DeviceUnavailableError(ImportError):
+    """An explicitly requested device cannot run here; the message says what to install (or choose instead)."""
+
+
+@dataclass(frozen=True)
+class Device:
+    """Where networks run: a kind of :data:`DEVICE_KINDS` and, for some, which one.
+
+    Parsed from ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"tensorrt[:N]"``, ``"directml[:N]"``,
+    ``"coreml"``, ``"openvino[:CPU|GPU|NPU|AUTO|GPU.1|...]"`` (:meth:`parse`); ``str()`` gives it back.
+
+    Attributes:
+        kind: one of :data:`DEVICE_KINDS`.
+        index: device id of ``cuda`` / ``tensorrt`` / ``directml`` (``None``: 0).
+        target: OpenVINO's device name for ``openvino`` (``None``: ``"CPU"``).
+        auto: chosen by ``"auto"`` (:func:`resolve_device`): may fall back to the CPU instead of failing.
+            Not part of equality.
+
+    >>> Device.parse("cuda:1"), str(Device.parse("openvino:gpu")), Device.parse("cpu").accelerator
+    (Device(kind='cuda', index=1, target=None, auto=False), 'openvino:GPU', False)
+    """
+
+    kind: str = "cpu"
+    index: int | None = None
+    target: str | None = None
+    auto: bool = field(default=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in DEVICE_KINDS:
+            raise ValueError(f"device must be one of {DEVICE_KINDS} (with :N for cuda, tensorrt, directml, "
+                             f"or :CPU/GPU/NPU/AUTO for openvino), got {self.kind!r}")
+        if self.index is not None and (self.kind not in ("cuda", "tensorrt", "directml") or self.index < 0):
+            raise ValueError(f"device {self.kind!r} takes no index {self.index!r}")
+        if self.target is not None and (self.kind != "openvino" or not _OPENVINO_TARGET.match(self.target)):
+            raise ValueError(f"device {self.kind!r} takes no target {self.target!r} (openvino: CPU, GPU, NPU, AUTO)")
+
+    @classmethod
+    def parse(cls, value: "str | Device | None") -> "Device":
+        """A :class:`Device` from its text (``None``: the CPU; a :class:`Device`: itself)."""
+        if isinstance(value, Device):
+            return value
+        if value is None:
+            return cls("cpu")
+        text = str(value).strip()
+        kind, _, rest = text.partition(":")
+        kind = kind.lower()
+        if kind not in DEVICE_KINDS:
+            raise ValueError(f"unknown device {text!r}; choices: auto, cpu, cuda[:N], tensorrt[:N], directml[:N], "
+                             f"coreml, openvino[:CPU|GPU|NPU|AUTO]")
+        if not rest:
+            return cls(kind)
+        if kind == "openvino":
+            return cls(kind, target=rest.upper())
+        if kind in ("cuda", "tensorrt", "directml") and rest.isdigit():
+            return cls(kind, index=int(rest))
+        raise ValueError(f"bad device {text!r}: cuda, tensorrt and directml take :N (a device number), "
+                         f"openvino takes :CPU, :GPU, :NPU or :AUTO, the others nothing")
+
+    def __str__(self) -> str:
+        if self.index is not None:
+            return f"{self.kind}:{self.index}"
+        if self.target is not None:
+            return f"{self.kind}:{self.target}"
+        return self.kind
+
+    @property
+    def accelerator(self) -> bool:
+        """True for devices other than the CPU (OpenVINO on ``CPU`` is the CPU); ``auto`` is not resolved."""
+        if self.kind == "openvino":
+            return (self.target or "CPU") != "CPU"
+        return self.kind not in ("cpu", "auto")
+
+    @property
+    def provider(self) -> str | None:
+        """ONNX Runtime's execution provider for this device (``None``: OpenVINO, ``auto``)."""
+        return PROVIDERS.get(self.kind)
+
+
+def available_providers() -> list[str]:
+    """ONNX Runtime's execution providers in this installation (``onnxruntime.get_available_providers()``).
+
+    A provider listed may still fail to start (its libraries missing): :func:`make_session` checks."""
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
+
+
+def _onnxruntime_builds() -> list[str]:
+    """The ONNX Runtime distributions installed (``onnxruntime``, ``onnxruntime-gpu``, ...)."""
+    names = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino")
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def _unavailable(device: Device, providers: Sequence[str]) -> DeviceUnavailableError:
+    builds = _onnxruntime_builds()
+    message = (f"device {device} needs ONNX Runtime's {device.provider}, which this installation "
+               f"({', '.join(builds) or 'onnxruntime'}) does not offer (it has: {', '.join(providers)}). "
+               f"Install {_INSTALL[device.kind]}. Or choose another device: --device cpu, or --device auto "
+               f"(the best available).")
+    if len(builds) > 1:
+        message += (f" Note: {' and '.join(b.split()[0] for b in builds)} are installed together; they share the "
+                    f"one 'onnxruntime' folder and break each other: pip uninstall -y "
+                    f"{' '.join(b.split()[0] for b in builds)}, then pip install only the one you want.")
+    return DeviceUnavailableError(message)
+
+
+def resolve_device(device: "str | Device | None" = "auto") -> Device:
+    """The device ``device`` names, checked: ``auto`` becomes the first of :data:`AUTO_ORDER` that ONNX
+    Runtime offers (``auto=True``), else the CPU; an explicit device must be available.
+
+    Raises:
+        ValueError: not a device name.
+        DeviceUnavailableError: an explicit accelerator that ONNX Runtime (or OpenVINO) does not offer here;
+            the message names what to install.
+    """
+    d = Device.parse(device)
+    if d.kind == "auto":
+        providers = available_providers()
+        for kind in AUTO_ORDER:
+            if PROVIDERS[kind] in providers:
+                return Device(kind, auto=True)
+        return Device("cpu", auto=True)
+    if d.provider is not None and d.kind != "cpu":
+        providers = available_providers()
+        if d.provider not in providers:
+            raise _unavailable(d, providers)
+    elif d.kind == "openvino" and d.accelerator:
+        try:
+            present = list(_openvino_core().available_devices)
+        except ImportError as exc:
+            raise DeviceUnavailableError(f"device {d} needs OpenVINO: pip install 'posekit[openvino]'") from exc
+        target = d.target or "CPU"
+        if target not in ("AUTO", "MULTI", "HETERO") and not any(p == target or p.startswith(target + ".")
+                                                                   for p in present):
+            raise DeviceUnavailableError(
+                f"OpenVINO has no device {target} here (it has: {', '.join(present)}); GPU needs Intel's GPU "
+                f"driver (OpenCL/Level Zero), NPU the NPU driver: see OpenVINO's install guide")
+    return d
+
+
+class SessionPlan(NamedTuple):
+    """How :func:`make_session` builds a session for a device (:func:`plan_session`).
+
+    Attributes:
+        device: the resolved device.
+        backend: ``"onnxruntime"``, ``"openvino"`` or ``"auto"`` (the CPU measurement, :func:`choose_backend`).
+        providers: ONNX Runtime's providers, best first, each a name or ``(name, options)``.
+        openvino_device: OpenVINO's device name.
+        precision: ``"f32"`` or ``"f16"`` (OpenVINO's ``INFERENCE_PRECISION_HINT``).
+        float16_graph: load the graph converted to float16 (:func:`float16_graph`).
+    """
+
+    device: Device
+    backend: str
+    providers: list
+    openvino_device: str
+    precision: str
+    float16_graph: bool
+
+
+def plan_session(device: "str | Device | None", backend: str = "onnxruntime", half: bool = False) -> SessionPlan:
+    """The one place that turns a device (and ``backend``, ``half``) into a session's backend and providers.
+
+    ``device=None`` or ``"cpu"``: ``backend`` as given, ORT's CPU provider -- today's sessions exactly.
+
+    Raises:
+        ValueError: a device and backend that contradict each other (an ORT provider with
+            ``backend="openvino"``, an OpenVINO device with ``"onnxruntime"``), or ``half`` on the CPU
+            or CoreML.
+        DeviceUnavailableError: see :func:`resolve_device`.
+    """
+    d = resolve_device(device) if device is not None else Device("cpu")
+    if half and not d.accelerator:
+        if not d.auto:
+            raise ValueError(f"half precision (--half) is for accelerators, and device {d} is the CPU: "
+                             f"float16 kernels are few and slow there; choose --device cuda, tensorrt, ...")
+        log.info("half precision ignored: device auto chose the CPU")
+        half = False
+    if d.kind == "cpu":
+        return SessionPlan(d, backend, ["CPUExecutionProvider"], "CPU", "f32", False)
+    if d.kind == "openvino":
+        if backend == "onnxruntime":
+            raise ValueError(f"device {d} runs on OpenVINO, not ONNX Runtime: use --runtime auto or openvino")
+        return SessionPlan(d, "openvino", [], d.target or "CPU", "f16" if half else "f32", False)
+    if backend == "openvino":
+        raise ValueError(f"device {d} is ONNX Runtime's {d.provider}; OpenVINO's devices are "
+                         f"--device openvino:CPU/GPU/NPU (with --runtime openvino or auto)")
+    if half and d.kind == "coreml":
+        raise ValueError("half precision (--half) is not supported on coreml here (not measured): leave it out")
+    index = str(d.index or 0)
+    cuda = ("CUDAExecutionProvider", {"device_id": index})
+    if d.kind == "cuda":
+        providers = [cuda, "CPUExecutionProvider"]
+    elif d.kind == "tensorrt":
+        from posekit.io import user_cache_dir
+
+        trt = {"device_id": index, "trt_fp16_enable": "True" if half else "False",
+               "trt_engine_cache_enable": "True", "trt_engine_cache_path": str(user_cache_dir() / "tensorrt")}
+        providers = [("TensorrtExecutionProvider", trt), cuda, "CPUExecutionProvider"]
+    elif d.kind == "directml":
+        providers = [("DmlExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+    else:  # coreml
+        providers = ["CoreMLExecutionProvider", "CPUExecutionProvider"]
+    return SessionPlan(d, "onnxruntime", providers, "CPU", "f32", half and d.kind in ("cuda", "directml"))
+
+
+def float16_graph(source: str | os.PathLike | bytes) -> bytes:
+    """The model converted to float16 weights and arithmetic, its inputs and outputs kept float32
+    (ONNX Runtime's converter, ``onnxruntime.transformers.float16``; needs the ``onnx`` package)."""
+    try:
+        import onnx
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+    except ImportError as exc:
+        raise ImportError(f"half precision on this device converts the graph, which needs onnx: "
+                          f"pip install 'posekit[gpu]' ({exc})") from exc
+    model = onnx.load_from_string(source) if isinstance(source, bytes) else onnx.load(str(source))
+    return convert_float_to_float16(model, keep_io_types=True).SerializeToString()
+
+
+def session_device(session: Any) -> Device:
+    """The device a session actually runs on, from its providers (ONNX Runtime may have fallen back to the CPU)."""
+    providers = session.get_providers() if hasattr(session, "get_providers") else ["CPUExecutionProvider"]
+    first = providers[0] if providers else "CPUExecutionProvider"
+    if first.startswith("OpenVINO:"):
+        return Device("openvino", target=first.split(":", 1)[1])
+    kind = next((k for k, p in PROVIDERS.items() if p == first), "cpu")
+    index = None
+    if kind in ("cuda", "tensorrt", "directml") and hasattr(session, "get_provider_options"):
+        value = session.get_provider_options().get(first, {}).get("device_id")
+        index = int(value) if value is not None and str(value).isdigit() else None
+    return Device(kind, index=index)
+
+
+def stage_device(stage: Any) -> Device:
+    """The device a pipeline stage runs on: its ``device`` attribute, else its ``session``'s
+    (:func:`session_device`), else the CPU (a plain callable)."""
+    device = getattr(stage, "device", None)
+    if isinstance(device, Device):
+        return device
+    session = getattr(stage, "session", None)
+    return session_device(session) if session is not None else Device("cpu")
+
+
+def stages_device(*stages: Any) -> Device:
+    """The accelerator any of ``stages`` runs on (:func:`stage_device`), else the CPU."""
+    for stage in stages:
+        device = stage_device(stage)
+        if device.accelerator:
+            return device
+    return Device("cpu")
+
+
+def torch_device(device: "str | Device | None") -> str:
+    """The torch device of a PyTorch network for ``device``: ``"cpu"`` or ``"cuda:N"`` (``auto``: CUDA when this
+    torch has it).
+
+    Raises:
+        DeviceUnavailableError: ``cuda`` without a CUDA build of torch and a GPU, or a device torch does not run.
+    """
+    d = Device.parse(device)
+    if d.kind == "cpu" or (d.kind == "openvino" and not d.accelerator):
+        return "cpu"
+    import torch
+
+    has_cuda = torch.cuda.is_available()
+    if d.kind == "auto":
+        return "cuda:0" if has_cuda else "cpu"
+    if d.kind != "cuda":
+        raise DeviceUnavailableError(f"PyTorch networks (--runtime torch) run on cpu or cuda, not {d}: "
+                                     f"use --runtime onnx (or auto) to run them on {d}")
+    if not has_cuda:
+        raise DeviceUnavailableError(
+            f"device {d}: this torch ({torch.__version__}) sees no CUDA GPU: install a CUDA build of torch "
+            f"(https://pytorch.org/get-started) on a machine with an NVIDIA GPU, or use --runtime onnx with "
+            f"onnxruntime-gpu, or --device cpu")
+    return f"cuda:{d.index or 0}"
+
+
+def available_devices() -> list[Device]:
+    """The devices this machine offers: the CPU, each ONNX Runtime accelerator provider listed (a listed
+    provider may still fail to start), and OpenVINO's non-CPU devices where OpenVINO is installed."""
+    devices = [Device("cpu")]
+    providers = available_providers()
+    devices += [Device(kind) for kind in ("cuda", "tensorrt", "directml", "coreml") if PROVIDERS[kind] in providers]
+    if importlib.util.find_spec("openvino") is not None:
+        try:
+            present = list(_openvino_core().available_devices)
+        except Exception as exc:  # a broken plugin: no OpenVINO devices
+            log.info("OpenVINO devices not listed: %s", exc)
+            present = []
+        devices += [Device("openvino", target=name) for name in present if not name.startswith("CPU")]
+    return devices
+
+
 def make_session(
     source: str | os.PathLike | bytes,
     num_threads: int | None = None,
@@ -115,8 +495,10 @@ def make_session(
     spinning: bool = False,
     optimization: str = "all",
     backend: str = "onnxruntime",
+    device: "str | Device | None" = None,
+    half: bool = False,
 ) -> Any:
-    """A CPU inference session for an ONNX model.
+    """An inference session for an ONNX model, on the CPU (default) or ``device``.
 
     Args:
         source: ``.onnx`` path, or the model's bytes.
@@ -124,25 +506,32 @@ def make_session(
         spinning: let idle intra-op threads busy-wait (ORT's default; off here,
             see the module docstring). Ignored by OpenVINO.
         optimization: one of :data:`OPTIMIZATION_LEVELS`. Ignored by OpenVINO.
-        backend: one of :data:`BACKENDS` (``"auto"``: :func:`choose_backend`).
+        backend: one of :data:`BACKENDS` (``"auto"``: :func:`choose_backend` on the CPU).
+        device: a :class:`Device` or its name (``None``: the CPU); :func:`plan_session` turns it into
+            the backend and providers.
+        half: float16 where the device supports it (see the module docstring).
 
     Returns:
         an ``onnxruntime.InferenceSession``, or an :class:`OpenVinoSession`
-        (same ``get_inputs``/``get_outputs``/``get_modelmeta``/``run``).
+        (same ``get_inputs``/``get_outputs``/``get_modelmeta``/``run``/``get_providers``).
 
     Raises:
-        ValueError: unknown ``optimization`` or ``backend``.
+        ValueError: unknown ``optimization``, ``backend`` or device, or a device the backend does not run.
         ImportError: ``backend="openvino"`` without OpenVINO installed.
+        DeviceUnavailableError: an explicit device that cannot run here (names what to install), also
+            when ONNX Runtime fell back to its CPU provider because the device's libraries did not load.
         RuntimeError: the file cannot be loaded (names the file and the backend's reason).
     """
     if optimization not in OPTIMIZATION_LEVELS:
         raise ValueError(f"optimization must be one of {OPTIMIZATION_LEVELS}, got {optimization!r}")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    plan = plan_session(device, backend, half)
+    backend = plan.backend
     if backend == "auto":
         backend = choose_backend(source)
     if backend == "openvino":
-        return OpenVinoSession(source, num_threads)
+        return OpenVinoSession(source, num_threads, device=plan.openvino_device, precision=plan.precision)
 
     import onnxruntime as ort
 
@@ -159,10 +548,34 @@ def make_session(
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     opts.log_severity_level = 3
     model = source if isinstance(source, bytes) else str(source)
+    if plan.float16_graph:
+        model = float16_graph(source)
     try:
-        return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(model, sess_options=opts, providers=plan.providers)
     except Exception as exc:  # onnxruntime raises its own exception types
-        raise RuntimeError(f"cannot load ONNX model {_where(source)}: {exc}") from exc
+        where = f"{_where(source)} on {plan.device}" if plan.device.accelerator else _where(source)
+        raise RuntimeError(f"cannot load ONNX model {where}: {exc}") from exc
+    _check_providers(session, plan.device, source)
+    return session
+
+
+def _check_providers(session: Any, device: Device, source: str | os.PathLike | bytes) -> None:
+    """ONNX Runtime falls back to its CPU provider, with a log line only, when an accelerator's libraries do
+    not load: an error for an explicit device, a warning for ``auto`` (which may run on the CPU)."""
+    if not device.accelerator:
+        return
+    got = session.get_providers()
+    if got and got[0] == device.provider:
+        return
+    message = (f"ONNX Runtime could not start its {device.provider} for {_where(source)} (the session got "
+               f"{', '.join(got)}): the libraries it needs did not load. For CUDA: an NVIDIA driver and the CUDA "
+               f"and cuDNN versions this onnxruntime-gpu was built for (pip install 'onnxruntime-gpu[cuda,cudnn]' "
+               f"brings them); for TensorRT also its libraries (pip install tensorrt). "
+               f"onnxruntime.print_debug_info() or ORT's log (log_severity_level=0) tells which one is missing")
+    if device.auto:
+        log.warning("%s; device auto runs on the CPU", message)
+        return
+    raise DeviceUnavailableError(message)
 
 
 @functools.lru_cache(maxsize=1)
@@ -322,18 +735,24 @@ class OpenVinoSession:
 
     Args:
         source: ``.onnx`` path, or the model's bytes.
-        num_threads: ``INFERENCE_NUM_THREADS`` (``None``: OpenVINO's default).
+        num_threads: ``INFERENCE_NUM_THREADS`` (``None``: OpenVINO's default; CPU only).
+        device: OpenVINO's device (``"CPU"``, ``"GPU"``, ``"NPU"``, ``"AUTO"``, ...); the CPU-only
+            properties (threads, pinning) are set on ``"CPU"`` alone.
+        precision: ``INFERENCE_PRECISION_HINT`` (``"f32"``; ``"f16"`` for ``half``).
     """
 
-    def __init__(self, source: str | os.PathLike | bytes, num_threads: int | None = None) -> None:
+    def __init__(self, source: str | os.PathLike | bytes, num_threads: int | None = None, *,
+                 device: str = "CPU", precision: str = "f32") -> None:
         core = _openvino_core()
+        self.device = device
         config: dict[str, Any] = {
             "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_PRECISION_HINT": "f32",
-            "ENABLE_CPU_PINNING": False,
+            "INFERENCE_PRECISION_HINT": precision,
         }
-        if num_threads:
-            config["INFERENCE_NUM_THREADS"] = int(num_threads)
+        if device == "CPU":
+            config["ENABLE_CPU_PINNING"] = False
+            if num_threads:
+                config["INFERENCE_NUM_THREADS"] = int(num_threads)
         try:
             # bytes: the ONNX frontend reads the model from memory (empty weights: they are inside).
             model = core.read_model(source, b"") if isinstance(source, bytes) else core.read_model(str(source))
@@ -341,7 +760,7 @@ class OpenVinoSession:
             self._inputs = [_tensor_info(port) for port in model.inputs]
             self._outputs = [_tensor_info(port) for port in model.outputs]
             self._metadata = _onnx_metadata(model)
-            self._compiled = core.compile_model(model, "CPU", config)
+            self._compiled = core.compile_model(model, device, config)
             self._request = self._compiled.create_infer_request()
         except Exception as exc:  # openvino raises RuntimeError subclasses of its own
             raise RuntimeError(f"cannot load ONNX model {_where(source)} with OpenVINO: {exc}") from exc
@@ -361,6 +780,10 @@ class OpenVinoSession:
 
     def get_modelmeta(self) -> ModelMetadata:
         return ModelMetadata(dict(self._metadata))
+
+    def get_providers(self) -> list[str]:
+        """What runs the model, in the spelling of ``InferenceSession.get_providers()``: ``["OpenVINO:CPU"]``."""
+        return [f"OpenVINO:{self.device}"]
 
     def run(self, output_names: Sequence[str] | None, input_feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Outputs ``output_names`` (``None``: all, in model order) for ``input_feed``.

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["KeypointSchema", "COCO17", "get_schema"]
+__all__ = ["KeypointSchema", "COCO17", "COCO_WHOLEBODY", "WHOLEBODY_PARTS", "get_schema"]
 
 
 @dataclass(frozen=True)
@@ -106,11 +106,86 @@ COCO17 = KeypointSchema(
     head=(0, 1, 2, 3, 4),
 )
 
-_SCHEMAS = {COCO17.name: COCO17}
+
+
+def _pairs_from_flip_index(flip_index: list[int]) -> tuple[tuple[int, int], ...]:
+    """``(left, right)`` pairs of a flip permutation (each swapped pair once, fixed points dropped)."""
+    return tuple((i, j) for i, j in enumerate(flip_index) if i < j)
+
+
+#: COCO-WholeBody flip permutation (MMPose ``coco_wholebody.py``; ``models/RTMPOSE.md`` section 5).
+_WHOLEBODY_FLIP = [
+    0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15, 20, 21, 22, 17, 18, 19, 39, 38, 37, 36, 35, 34,
+    33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 49, 48, 47, 46, 45, 44, 43, 42, 41, 40, 50, 51, 52, 53, 58, 57,
+    56, 55, 54, 68, 67, 66, 65, 70, 69, 62, 61, 60, 59, 64, 63, 77, 76, 75, 74, 73, 72, 71, 82, 81, 80, 79, 78,
+    87, 86, 85, 84, 83, 90, 89, 88, *range(112, 133), *range(91, 112),
+]
+_FINGERS = ("thumb", "forefinger", "middle_finger", "ring_finger", "pinky_finger")
+
+
+def _hand(side: str) -> tuple[str, ...]:
+    return (f"{side}_hand_root", *(f"{side}_{finger}{i}" for finger in _FINGERS for i in range(1, 5)))
+
+
+def _hand_links(root: int) -> tuple[tuple[int, int], ...]:
+    """Root -> finger joint 1 -> 2 -> 3 -> 4, for the five fingers of the hand whose root is ``root``."""
+    links = []
+    for f in range(5):
+        chain = (root, *range(root + 1 + 4 * f, root + 5 + 4 * f))
+        links.extend(zip(chain[:-1], chain[1:]))
+    return tuple(links)
+
+
+#: Per-finger BGR colours (thumb .. pinky), four links each, for both hands.
+_HAND_COLORS = tuple(c for c in ((0, 128, 255), (255, 153, 51), (102, 255, 102), (255, 51, 51), (255, 0, 255))
+                     for _ in range(4))
+
+COCO_WHOLEBODY = KeypointSchema(
+    name="coco_wholebody",
+    # 0-16 body (COCO-17), 17-22 feet, 23-90 face (68 landmarks), 91-111 left hand, 112-132 right hand.
+    keypoints=(
+        *COCO17.keypoints,
+        "left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel",
+        *(f"face-{i}" for i in range(68)),
+        *_hand("left"), *_hand("right"),
+    ),
+    flip_pairs=_pairs_from_flip_index(_WHOLEBODY_FLIP),
+    # MMPose's visualisation skeleton: the COCO links, six foot links, four links per finger; no face links.
+    skeleton=(
+        *COCO17.skeleton,
+        (15, 17), (15, 18), (15, 19), (16, 20), (16, 21), (16, 22),
+        *_hand_links(91), *_hand_links(112),
+    ),
+    # COCO-WholeBody OKS sigmas (MMPose ``coco_wholebody.py``; xtcocotools' whole-body evaluation).
+    sigmas=(
+        *COCO17.sigmas,
+        0.068, 0.066, 0.066, 0.092, 0.094, 0.094,
+        0.042, 0.043, 0.044, 0.043, 0.040, 0.035, 0.031, 0.025, 0.020, 0.023, 0.029, 0.032, 0.037, 0.038, 0.043,
+        0.041, 0.045, 0.013, 0.012, 0.011, 0.011, 0.012, 0.012, 0.011, 0.011, 0.013, 0.015, 0.009, 0.007, 0.007,
+        0.007, 0.012, 0.009, 0.008, 0.016, 0.010, 0.017, 0.011, 0.009, 0.011, 0.009, 0.007, 0.013, 0.008, 0.011,
+        0.012, 0.010, 0.034, 0.008, 0.008, 0.009, 0.008, 0.008, 0.007, 0.010, 0.008, 0.009, 0.009, 0.009, 0.007,
+        0.007, 0.008, 0.011, 0.008, 0.008, 0.008, 0.010, 0.008,
+        *(0.029, 0.022, 0.035, 0.037, 0.047, 0.026, 0.025, 0.024, 0.035, 0.018, 0.024, 0.022, 0.026, 0.017, 0.021,
+          0.021, 0.032, 0.020, 0.019, 0.022, 0.031) * 2,
+    ),
+    colors=(
+        *COCO17.colors,
+        (0, 128, 255), (0, 128, 255), (0, 128, 255), (255, 128, 0), (255, 128, 0), (255, 128, 0),
+        *_HAND_COLORS, *_HAND_COLORS,
+    ),
+    upper_body=(*COCO17.upper_body, *range(23, 133)),
+    head=(*COCO17.head, *range(23, 91)),
+)
+
+#: Where each part of a COCO-WholeBody keypoint vector lies: ``part -> (start, stop)``, in the order of the
+#: annotation fields ``keypoints``, ``foot_kpts``, ``face_kpts``, ``lefthand_kpts``, ``righthand_kpts``.
+WHOLEBODY_PARTS = {"body": (0, 17), "foot": (17, 23), "face": (23, 91), "lefthand": (91, 112), "righthand": (112, 133)}
+
+_SCHEMAS = {COCO17.name: COCO17, COCO_WHOLEBODY.name: COCO_WHOLEBODY}
 
 
 def get_schema(name: str) -> KeypointSchema:
-    """Look a schema up by name (``"coco17"``)."""
+    """Look a schema up by name (``"coco17"``, ``"coco_wholebody"``)."""
     try:
         return _SCHEMAS[name]
     except KeyError:

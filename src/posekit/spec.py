@@ -8,8 +8,8 @@ networks never read configuration.
 * :class:`PoseModelSpec` says everything the pipeline needs to feed a
   single-person pose network and read its output, independent of the runtime
   (ONNX Runtime or torch): crop convention, input size and layout, pixel
-  normalisation, and what comes out (heatmaps at a stride, or keypoints already
-  decoded).
+  normalisation, and what comes out (heatmaps at a stride, SimCC coordinate
+  vectors, or keypoints already decoded).
 * :class:`DetectorSpec` does the same for a person detector: resize mode, pad
   value, colour order, normalisation and which output decoder reads its tensors.
 
@@ -27,7 +27,12 @@ __all__ = [
     "CropConfig",
     "PoseModelSpec",
     "DetectorSpec",
+    "OneStageSpec",
+    "ONE_STAGE_DECODERS",
+    "YOLO_POSE_SPEC",
+    "RTMO_SPEC",
     "SPEC_METADATA_KEY",
+    "POSE_OUTPUTS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "ALPHAPOSE_MEAN",
@@ -36,6 +41,9 @@ __all__ = [
 
 #: ONNX metadata key holding ``PoseModelSpec.to_json()`` in files written by ``posekit export``.
 SPEC_METADATA_KEY = "posekit.spec"
+
+#: What a pose network outputs (:attr:`PoseModelSpec.output`).
+POSE_OUTPUTS = ("heatmaps", "simcc", "keypoints")
 
 #: ImageNet statistics in 0..255 units, RGB order.
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
@@ -65,6 +73,13 @@ def normalise_pixels(pixels_bgr: np.ndarray, channel_order: str, mean, std) -> n
     if mean is not None:
         x = (x.astype(np.float32) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     return x
+
+
+def image_tensor(image_bgr: np.ndarray, channel_order: str, mean, std) -> np.ndarray:
+    """A resized whole-image input ``(H_in, W_in, 3)`` BGR -> the ``(1, 3, H_in, W_in)`` float32 tensor of a
+    detector or one-stage network (:func:`normalise_pixels`, then NCHW)."""
+    x = normalise_pixels(image_bgr, channel_order, mean, std).astype(np.float32, copy=False)
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
 
 @dataclass(frozen=True)
@@ -112,8 +127,11 @@ class PoseModelSpec:
         channel_order: ``"RGB"`` or ``"BGR"``.
         mean, std: per-channel normalisation in 0..255 units, in ``channel_order``:
             ``x = (pixel - mean) / std``. ``None`` feeds raw pixel values.
-        output: ``"heatmaps"`` (``(N, C, H/stride, W/stride)``) or ``"keypoints"``
-            (already decoded, normalised ``(y, x, score)`` as MoveNet gives them).
+        output: ``"heatmaps"`` (``(N, C, H/stride, W/stride)``), ``"simcc"`` (RTMPose's
+            per-keypoint x and y classification vectors ``(N, K, W * r)`` and ``(N, K, H * r)``,
+            ``r = simcc_split_ratio``; posekit packs them as one ``(N, K, W * r + H * r)`` array,
+            see :class:`posekit.codec.SimCCCodec`) or ``"keypoints"`` (already decoded,
+            normalised ``(y, x, score)`` as MoveNet gives them).
         heatmap_stride: input pixels per heatmap pixel (4 for every model here).
         heatmap_offset: crop pixel of heatmap cell 0: ``x_crop = stride * u + offset``.
             0 for HRNet-style heatmaps (cell ``u`` at ``stride * u``); MoveNet's cells
@@ -126,6 +144,9 @@ class PoseModelSpec:
         rescore_thresh: HRNet pose rescoring counts keypoint scores above this
             (HRNet's ``IN_VIS_THRE`` 0.2 suits heatmap maxima; models whose
             scores are calibrated differently set their own).
+        simcc_split_ratio: SimCC bins per input pixel (RTMPose: 2.0).
+        simcc_sigma: ``(sigma_x, sigma_y)`` of SimCC training targets in bins (MMPose's
+            ``SimCCLabel``: (4.9, 5.66) at 256x192, (6.0, 6.93) at 384x288); decoding does not use it.
     """
 
     input_size: tuple[int, int]
@@ -142,11 +163,15 @@ class PoseModelSpec:
     crop: CropConfig = field(default_factory=CropConfig)
     decode: str = "hrnet"
     rescore_thresh: float = 0.2
+    simcc_split_ratio: float = 2.0
+    simcc_sigma: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         _check_choice("layout", self.layout, ("NCHW", "NHWC"))
-        _check_choice("output", self.output, ("heatmaps", "keypoints"))
+        _check_choice("output", self.output, POSE_OUTPUTS)
         _check_pixels(self.channel_order, self.mean, self.std)
+        if self.simcc_split_ratio <= 0:
+            raise ValueError(f"simcc_split_ratio must be > 0, got {self.simcc_split_ratio}")
 
     @property
     def aspect_ratio(self) -> float:
@@ -157,6 +182,12 @@ class PoseModelSpec:
     def heatmap_size(self) -> tuple[int, int]:
         """``(width, height)`` of the heatmaps."""
         return (self.input_size[0] // self.heatmap_stride, self.input_size[1] // self.heatmap_stride)
+
+    @property
+    def simcc_bins(self) -> tuple[int, int]:
+        """``(W * r, H * r)``: the lengths of the SimCC x and y vectors (MMPose rounds them)."""
+        return (int(round(self.input_size[0] * self.simcc_split_ratio)),
+                int(round(self.input_size[1] * self.simcc_split_ratio)))
 
     def with_(self, **changes) -> "PoseModelSpec":
         """A copy with some fields replaced."""
@@ -171,7 +202,7 @@ class PoseModelSpec:
         """Inverse of :meth:`to_json`."""
         raw = json.loads(text)
         raw["crop"] = CropConfig(**raw.get("crop", {}))
-        for key in ("input_size", "mean", "std"):
+        for key in ("input_size", "mean", "std", "simcc_sigma"):
             if raw.get(key) is not None:
                 raw[key] = tuple(raw[key])
         return cls(**raw)
@@ -189,7 +220,12 @@ class PoseModelSpec:
 
 #: Detector resize modes: keep-ratio letterbox with the image in the top-left corner
 #: (YOLOX, RTMDet), centred (YOLOv3 / darknet), or a plain stretch to the input size (PP-PicoDet).
-RESIZE_MODES = ("letterbox_topleft", "letterbox_center", "stretch")
+#: Resize modes of whole-image networks (detectors and one-stage pose models): keep-ratio letterbox with
+#: the image in the top-left corner (YOLOX, RTMDet) or centred (YOLOv3 / darknet), a plain stretch to the
+#: input size (PP-PicoDet), Ultralytics' centred letterbox (``LetterBox``: resized to ``round(w r)``,
+#: pads ``round(d -+ 0.1)``), or MMPose's ``BottomupResize`` (an affine warp that centres the image at
+#: the largest scale that fits, sub-pixel offsets kept).
+RESIZE_MODES = ("letterbox_topleft", "letterbox_center", "stretch", "letterbox_yolo", "warp_center")
 #: Detector output decoders: the raw YOLOX head (grid units, obj and class scores), YOLO rows
 #: already in input pixels (``[cx, cy, w, h, obj, cls...]``, YOLOv3 / darknet), decoded boxes +
 #: per-class scores without NMS (PP-PicoDet), or end-to-end detections after NMS inside the
@@ -236,5 +272,72 @@ class DetectorSpec:
 
     def normalise(self, image_bgr: np.ndarray) -> np.ndarray:
         """A resized BGR uint8 input ``(H_in, W_in, 3)`` -> the network tensor ``(1, 3, H_in, W_in)`` float32."""
-        x = normalise_pixels(image_bgr, self.channel_order, self.mean, self.std).astype(np.float32, copy=False)
-        return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+        return image_tensor(image_bgr, self.channel_order, self.mean, self.std)
+
+
+#: One-stage pose decoders: Ultralytics' YOLO-pose export (``[1, 4 + 1 + 3K, N]``: box centre and size,
+#: person score, ``x, y, visibility`` per keypoint, in input pixels; NMS outside the network) and
+#: MMPose's RTMO through mmdeploy (``dets [N, M, 5]``, ``keypoints [N, M, K, 3]``, NMS inside).
+ONE_STAGE_DECODERS = ("yolo_pose", "rtmo")
+
+
+@dataclass(frozen=True)
+class OneStageSpec:
+    """Input/output contract of a one-stage pose network: whole image in, people (boxes, keypoints) out.
+
+    Attributes:
+        input_size: ``(width, height)`` of the network input.
+        resize: one of :data:`RESIZE_MODES`.
+        pad_value: value of padding pixels.
+        interpolation: resize interpolation (``"linear"``: Ultralytics and MMPose).
+        channel_order: ``"RGB"`` or ``"BGR"``.
+        mean, std: per-channel normalisation in 0..255 units (``std`` 255 with ``mean`` 0 is ``/255``);
+            ``None`` feeds raw 0..255 values.
+        decoder: one of :data:`ONE_STAGE_DECODERS`.
+        num_keypoints: keypoints per person.
+        schema: keypoint schema name (see :mod:`posekit.schema`).
+        score_thresh: people scoring at or below this are dropped (the model's COCO-evaluation
+            threshold, so ``results.json`` gives the model's own AP; drawings apply their own).
+        nms_iou: IoU of the greedy box NMS posekit runs after the network (``None``: NMS is inside).
+        max_people: most people per image, best first.
+    """
+
+    input_size: tuple[int, int]
+    resize: str = "letterbox_yolo"
+    pad_value: float = 114.0
+    interpolation: str = "linear"
+    channel_order: str = "RGB"
+    mean: tuple[float, float, float] | None = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] | None = (255.0, 255.0, 255.0)
+    decoder: str = "yolo_pose"
+    num_keypoints: int = 17
+    schema: str = "coco17"
+    score_thresh: float = 0.001
+    nms_iou: float | None = 0.7
+    max_people: int = 300
+
+    def __post_init__(self) -> None:
+        _check_choice("resize", self.resize, RESIZE_MODES)
+        _check_choice("decoder", self.decoder, ONE_STAGE_DECODERS)
+        _check_choice("interpolation", self.interpolation, _INTERPOLATIONS)
+        _check_pixels(self.channel_order, self.mean, self.std)
+        if self.max_people < 1:
+            raise ValueError(f"max_people must be >= 1, got {self.max_people}")
+
+    def with_(self, **changes) -> "OneStageSpec":
+        """A copy with some fields replaced."""
+        return replace(self, **changes)
+
+    def normalise(self, image_bgr: np.ndarray) -> np.ndarray:
+        """A resized BGR uint8 input ``(H_in, W_in, 3)`` -> the network tensor ``(1, 3, H_in, W_in)`` float32."""
+        return image_tensor(image_bgr, self.channel_order, self.mean, self.std)
+
+
+#: Ultralytics YOLO-pose ONNX exports (``LetterBox``, RGB / 255; ``non_max_suppression`` as its ``val`` runs it:
+#: conf 0.001, IoU 0.7, ``max_det`` 300). A file's own input size and ``K`` replace these.
+YOLO_POSE_SPEC = OneStageSpec(input_size=(640, 640))
+#: RTMO through mmdeploy (``models/RTMPOSE.md`` section 4): MMPose's ``BottomupResize`` (aspect kept, image centred
+#: by an affine warp, pad 114), raw BGR 0..255, ``dets`` / ``keypoints`` in input pixels after the NMS inside the
+#: graph (RTMO's test_cfg: score 0.1, NMS IoU 0.65; kept as they come).
+RTMO_SPEC = OneStageSpec(input_size=(640, 640), resize="warp_center", channel_order="BGR", mean=None, std=None,
+                         decoder="rtmo", score_thresh=0.0, nms_iou=None, max_people=1000)

@@ -3,9 +3,11 @@
 A :class:`Poses` holds every person found in one image (or video frame):
 boxes, box scores, keypoints, keypoint scores, the pose score used for
 ranking, and track ids. It slices like an array, concatenates, and writes
-every output format: COCO results JSON, AlphaPose-style JSON, OpenPose-style
-JSON (COCO-18 order with a neck), table rows (Parquet), and a lossless record
-(:meth:`Poses.to_record` / :meth:`Poses.from_record`) for durable job logs.
+every output format: COCO results JSON (COCO-WholeBody's five keypoint fields
+for 133-keypoint poses), AlphaPose-style JSON, OpenPose-style JSON (COCO-18
+order with a neck; face and hands for whole-body poses), table rows (Parquet),
+and a lossless record (:meth:`Poses.to_record` / :meth:`Poses.from_record`) for
+durable job logs.
 """
 
 from __future__ import annotations
@@ -15,15 +17,19 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from posekit.schema import COCO17, KeypointSchema, get_schema
+from posekit.evaluation.coco import WHOLEBODY_FIELDS
+from posekit.schema import COCO17, COCO_WHOLEBODY, WHOLEBODY_PARTS, KeypointSchema, get_schema
 
-__all__ = ["Poses", "OPENPOSE_COCO18_FROM_COCO17"]
+__all__ = ["Poses", "OPENPOSE_COCO18_FROM_COCO17", "OPENPOSE_FACE_POINTS"]
 
 #: OpenPose's COCO-18 body order (Nose, Neck, RShoulder, RElbow, RWrist, LShoulder,
 #: LElbow, LWrist, RHip, RKnee, RAnkle, LHip, LKnee, LAnkle, REye, LEye, REar, LEar)
 #: as indices into COCO-17, with 17 standing for the neck (the shoulders' midpoint,
 #: as AlphaPose's ``--format cmu`` adds it).
 OPENPOSE_COCO18_FROM_COCO17: tuple[int, ...] = (0, 17, 6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 2, 1, 4, 3)
+
+#: Points of OpenPose's face layout: the 68 landmarks (COCO-WholeBody's face order) then the right and left pupils.
+OPENPOSE_FACE_POINTS = 70
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,30 +120,43 @@ class Poses:
         scale), the pose score to 5 decimals. No ``bbox`` is written: COCO's
         loader would then take the result's area from the detector box instead
         of the keypoint extent (HRNet and AlphaPose write none either).
+
+        Whole-body poses (schema :data:`~posekit.schema.COCO_WHOLEBODY`) are
+        written as COCO-WholeBody results, as MMPose writes them and
+        :func:`posekit.evaluation.evaluate_wholebody` reads them: ``keypoints``
+        holds the 17 body keypoints, ``foot_kpts`` (6), ``face_kpts`` (68),
+        ``lefthand_kpts`` and ``righthand_kpts`` (21 each) the rest, all flat
+        ``[x, y, score]`` lists (:data:`posekit.evaluation.WHOLEBODY_FIELDS`).
         """
+        wholebody = self.schema.name == COCO_WHOLEBODY.name
         out = []
         for i in range(len(self)):
             kp = np.concatenate([self.keypoints[i], self.keypoint_scores[i, :, None]], axis=1)
-            item = {
-                "image_id": int(image_id),
-                "category_id": int(category_id),
-                "keypoints": [round(float(v), decimals) for v in kp.reshape(-1)],
-                "score": round(float(self.scores[i]), 5),
-            }
+            item: dict[str, Any] = {"image_id": int(image_id), "category_id": int(category_id)}
+            if wholebody:
+                for part, name in WHOLEBODY_FIELDS.items():
+                    lo, hi = WHOLEBODY_PARTS[part]
+                    item[name] = _flat(kp[lo:hi], decimals)
+            else:
+                item["keypoints"] = _flat(kp, decimals)
+            item["score"] = round(float(self.scores[i]), 5)
             if self.track_ids[i] >= 0:
                 item["track_id"] = int(self.track_ids[i])
             out.append(item)
         return out
 
     def to_alphapose(self, image_name: str, decimals: int = 2) -> list[dict]:
-        """AlphaPose's JSON result entries (``image_id`` is the file name, ``idx`` the track id)."""
+        """AlphaPose's JSON result entries (``image_id`` is the file name, ``idx`` the track id).
+
+        ``keypoints`` is the flat ``[x, y, score] * K`` list of every keypoint, whatever the schema
+        (133 triples for whole-body poses)."""
         out = []
         for i in range(len(self)):
             kp = np.concatenate([self.keypoints[i], self.keypoint_scores[i, :, None]], axis=1)
             item = {
                 "image_id": image_name,
                 "category_id": 1,
-                "keypoints": [round(float(v), decimals) for v in kp.reshape(-1)],
+                "keypoints": _flat(kp, decimals),
                 "score": round(float(self.scores[i]), 5),
                 "box": [round(float(v), decimals) for v in _xywh(self.boxes[i])],
             }
@@ -151,23 +170,45 @@ class Poses:
 
         The keypoints are in OpenPose's COCO-18 order (:data:`OPENPOSE_COCO18_FROM_COCO17`);
         the neck is the midpoint of the shoulders with their mean score, as AlphaPose's
-        ``--format cmu`` writes it. Needs the COCO-17 schema.
+        ``--format cmu`` writes it. Needs the COCO-17 or the COCO-WholeBody schema.
+
+        Whole-body poses keep that 18-point body (COCO-18 has no foot points, so
+        the six foot keypoints are not written) and also fill
+        ``face_keypoints_2d`` with OpenPose's 70 face points: the 68 landmarks
+        (the same order in both layouts) then the two pupils, which
+        COCO-WholeBody does not have and are written as ``0, 0, 0``; and
+        ``hand_left_keypoints_2d`` / ``hand_right_keypoints_2d`` with 21 points
+        each (wrist, then four joints per finger from thumb to pinky: the same
+        order in both layouts). For COCO-17 poses these three lists are empty.
         """
-        if self.schema.name != COCO17.name:
-            raise ValueError(f"the OpenPose format needs COCO-17 keypoints, not {self.schema.name!r}")
+        wholebody = self.schema.name == COCO_WHOLEBODY.name
+        if self.schema.name != COCO17.name and not wholebody:
+            raise ValueError(
+                f"the OpenPose format needs COCO-17 or COCO-WholeBody keypoints, not {self.schema.name!r}"
+            )
         people = []
         ls, rs = COCO17.index("left_shoulder"), COCO17.index("right_shoulder")
+        order = list(OPENPOSE_COCO18_FROM_COCO17)
         for i in range(len(self)):
             xy, sc = self.keypoints[i].astype(np.float64), self.keypoint_scores[i].astype(np.float64)
-            xy = np.concatenate([xy, (xy[[ls]] + xy[[rs]]) / 2])
-            sc = np.concatenate([sc, [(sc[ls] + sc[rs]) / 2]])
-            order = list(OPENPOSE_COCO18_FROM_COCO17)
-            kp = np.concatenate([xy[order], sc[order, None]], axis=1)
-            people.append({
+            body_xy = np.concatenate([xy[: COCO17.num_keypoints], (xy[[ls]] + xy[[rs]]) / 2])
+            body_sc = np.concatenate([sc[: COCO17.num_keypoints], [(sc[ls] + sc[rs]) / 2]])
+            kp = np.concatenate([body_xy[order], body_sc[order, None]], axis=1)
+            person: dict[str, Any] = {
                 "person_id": [int(self.track_ids[i])],
-                "pose_keypoints_2d": [round(float(v), decimals) for v in kp.reshape(-1)],
+                "pose_keypoints_2d": _flat(kp, decimals),
                 "face_keypoints_2d": [], "hand_left_keypoints_2d": [], "hand_right_keypoints_2d": [],
-            })
+            }
+            if wholebody:
+                xys = np.concatenate([xy, sc[:, None]], axis=1)  # (133, 3)
+                lo, hi = WHOLEBODY_PARTS["face"]
+                face = np.zeros((OPENPOSE_FACE_POINTS, 3))
+                face[: hi - lo] = xys[lo:hi]
+                person["face_keypoints_2d"] = _flat(face, decimals)
+                for key, part in (("hand_left_keypoints_2d", "lefthand"), ("hand_right_keypoints_2d", "righthand")):
+                    lo, hi = WHOLEBODY_PARTS[part]
+                    person[key] = _flat(xys[lo:hi], decimals)
+            people.append(person)
         return {"version": 1.3, "people": people}
 
     def to_rows(self) -> dict[str, list]:
@@ -195,6 +236,11 @@ class Poses:
         """The inverse of :meth:`to_record`."""
         schema = get_schema(record["schema"])
         return cls(**{name: np.asarray(record[name]) for name in cls._ARRAYS}, schema=schema)
+
+
+def _flat(kp: np.ndarray, decimals: int) -> list[float]:
+    """``(n, 3)`` keypoints as a flat ``[x, y, s] * n`` list of rounded Python floats."""
+    return [round(float(v), decimals) for v in kp.reshape(-1)]
 
 
 def _xywh(box: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""HRNet: official state_dict layout and forward parity (``../shared/fixtures/hrnet_*``)."""
+"""HRNet: official state_dict layout and forward parity (``tests/data/fixtures/hrnet_*``), and MMPose's checkpoints."""
 
 from __future__ import annotations
 
@@ -82,3 +82,51 @@ def test_registry_specs(name: str, size: tuple[int, int]) -> None:
     assert spec.crop.mode == "affine" and spec.crop.padding == 1.25 and spec.decode == "hrnet"
     assert config.license == "MIT"
     assert config.checkpoint_file == f"pose_{name}.pth"
+
+
+@pytest.mark.slow
+def test_mmpose_checkpoint_downloads_verified_by_its_prefix_and_loads(fixtures_dir: Path, synth, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the official file, ``hrnet_w32_256x192`` falls back to MMPose's checkpoint: fetched from a mirror,
+    checked against the sha256 prefix its name carries, loaded from the MMPose 1.x layout, and it gives the
+    official network's output. (The synthetic file's own prefix stands in for ``81c58e40``.)"""
+    import dataclasses
+    import functools
+    import http.server
+    import threading
+    from types import MappingProxyType
+
+    import numpy as np
+
+    from posekit import catalog
+    from posekit.factory import build_pose_model
+    from posekit.io import sha256_file
+
+    folder = fixtures_dir / "hrnet_w32_256x192"
+    entry = catalog.get("hrnet_w32_256x192")
+    official, mmpose = entry.files
+    assert mmpose.sha256_prefix == "81c58e40" and mmpose.url.endswith(mmpose.name)
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    state = parity.synth_state(synth, folder)
+    renamed = {("head." if k.startswith("final_layer.") else "backbone.") + k: v for k, v in state.items()}
+    torch.save({"state_dict": renamed, "meta": {"dataset_meta": {"sigmas": np.ones(17, np.float32)}}},
+               mirror / mmpose.name)
+    stand_in = dataclasses.replace(mmpose, sha256_prefix=sha256_file(mirror / mmpose.name)[:8])
+    monkeypatch.setattr(catalog, "CATALOG", MappingProxyType(
+        {**catalog.CATALOG, entry.name: dataclasses.replace(entry, files=(official, stand_in))}))
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.delenv("POSEKIT_OFFLINE", raising=False)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(mirror))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("POSEKIT_MODELS_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        model = build_pose_model("hrnet_w32_256x192", runtime="torch", num_threads=1)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (cache / "posekit" / "models" / mmpose.name).is_file()
+    out = model.run(parity.fixture_input(synth, folder))
+    parity.assert_close_to(out, np.load(folder / "output.npy"), label="MMPose 1.x HRNet-W32")

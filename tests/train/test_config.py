@@ -30,10 +30,14 @@ def test_hrnet_defaults() -> None:
     assert cfg.val.flip and cfg.val.oks_nms_threshold == 0.9 and cfg.val.in_vis_threshold == 0.2
 
 
-@pytest.mark.parametrize("name", ["hrnet_w32_256x192_coco.yaml", "tiny_hrnet_coco_dev.yaml"])
-def test_shipped_configs_load(name: str) -> None:
+@pytest.mark.parametrize(
+    "name, model, loss",
+    [("hrnet_w32_256x192_coco.yaml", "hrnet_w32_256x192", "mse"), ("tiny_hrnet_coco_dev.yaml", "hrnet_w32_256x192", "mse"),
+     ("rtmpose_m_coco_finetune.yaml", "rtmpose_m_256x192", "kl")],
+)
+def test_shipped_configs_load(name: str, model: str, loss: str) -> None:
     cfg = load_config(REPO / "configs" / name)
-    assert cfg.model.name == "hrnet_w32_256x192"
+    assert cfg.model.name == model and cfg.loss.type == loss
 
 
 def test_overrides_are_typed() -> None:
@@ -55,7 +59,7 @@ def test_overrides_are_typed() -> None:
         ("trian.epochs=1", "unknown config key 'trian'; valid keys at the top level: model, data,"),
         ("train.epochs=two", "train.epochs: expected an integer"),
         ("train.epochs.x=1", "has no sub-keys"),
-        ("loss.type=l1", "loss.type must be 'mse' or 'ohkm'"),
+        ("loss.type=l1", "loss.type must be 'mse', 'ohkm' or 'kl'"),
         ("val.decode=best", "val.decode must be one of"),
         ("epochs", "must look like key.sub=value"),
     ],

@@ -72,18 +72,25 @@ class LocalEngine:
 
     def run(self, items: list[InputItem], options: RenderOptions) -> Iterator[Outcome]:
         if self.estimator is None:
+            from posekit.batching import device_line
+
             self.estimator = self._make_estimator()
+            log.info("%s", device_line(self.estimator))
         return process_items(self.estimator, items, options, prefetch=self.prefetch,
                              workers=self.plan.workers, threads=self.plan.threads)
 
     def stats(self) -> dict[str, Any]:
+        from posekit.batching import device_report, uses_batched_plan
+
         est = self.estimator
         plan = {"workers": self.plan.workers, "threads": self.plan.threads}
         if est is None:
             return {"engine": self.name, **plan}
+        if uses_batched_plan(est):  # one estimator batches across images; workers and threads do not apply
+            plan = {"workers": 1, "threads": est.num_threads}
         done = est.timer.counts.get("detect", 0) or 1  # images that reached the detector
-        return {"engine": self.name, **plan, "timing_ms_per_image": est.timer.mean_ms(per=done),
-                "estimator": repr(est)}
+        return {"engine": self.name, **plan, "device": device_report(est),
+                "timing_ms_per_image": est.timer.mean_ms(per=done), "estimator": repr(est)}
 
     def close(self) -> None:
         pass
@@ -195,7 +202,7 @@ class RayEngine:
 
     def stats(self) -> dict[str, Any]:
         return {"engine": self.name, "actors": self.actors, "cpus_per_actor": self.cpus_per_actor,
-                "ray_address": self.address}
+                "ray_address": self.address, "device": {"requested": str(self.estimator_kwargs.get("device", "auto"))}}
 
     def close(self) -> None:
         if self._started:

@@ -7,10 +7,15 @@ as an uninterrupted one.
 
 Formats (:data:`FORMATS`):
 
-* ``coco`` -- ``results.json``: COCO keypoint results (always written).
-* ``alphapose`` -- ``alphapose-results.json`` and ``alphapose/KEY.json`` per image.
+* ``coco`` -- ``results.json``: COCO keypoint results (always written); COCO-WholeBody
+  results (``keypoints`` for the body plus ``foot_kpts``, ``face_kpts``,
+  ``lefthand_kpts``, ``righthand_kpts``) for 133-keypoint poses
+  (:meth:`posekit.structures.Poses.to_coco`).
+* ``alphapose`` -- ``alphapose-results.json`` and ``alphapose/KEY.json`` per image
+  (all ``K`` keypoints in one flat list).
 * ``openpose`` -- ``openpose/KEY_keypoints.json`` per image, OpenPose's layout in
-  COCO-18 order with the neck (:meth:`posekit.structures.Poses.to_openpose`).
+  COCO-18 order with the neck, plus face and hands for whole-body poses
+  (:meth:`posekit.structures.Poses.to_openpose`).
 * ``parquet`` -- ``results.parquet``: one row per person (``path``, ``image_id``,
   ``person``, ``box``, ``box_score``, ``score``, ``keypoints`` ``(K, 3)``,
   ``track_id``), via pyarrow.

@@ -1,5 +1,6 @@
 """``posekit models``: every model of the catalogue, whether its file is present and where it was found
-(models dir, the files packaged with posekit, or the user cache)."""
+(models dir, the files packaged with posekit, or the user cache), else whether it downloads on first use,
+and how each file is verified (sha256, sha256 prefix, pinned at the first download, or not at all)."""
 
 from __future__ import annotations
 
@@ -18,17 +19,25 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _status(entry, models_dir, verify: bool) -> tuple[str, str]:
-    """``(status, where)``: status ``present`` / ``missing`` / ``corrupt``, where the file was found
-    (``models dir`` / ``package`` / ``cache`` / ``missing``). Never downloads."""
+def _status(entry, models_dir, verify: bool) -> tuple[str, str, object]:
+    """``(status, where, file)``: status ``present`` / ``corrupt`` / ``downloads`` / ``missing``, where the file
+    was found (``models dir`` / ``package`` / ``cache`` / ``missing``) and which of the entry's files it is.
+    Never downloads."""
     from posekit import catalog
 
-    where, path = catalog.locate(entry.file, models_dir)
-    if path is None:
-        return "missing", where
-    if verify and entry.file.sha256 is not None and catalog.file_sha256(path) != entry.file.sha256:
-        return "corrupt", where
-    return "present", where
+    for file in entry.files:
+        where, path = catalog.locate(file, models_dir)
+        if path is None:
+            continue
+        if verify:
+            try:
+                catalog.fetch(file, models_dir, verify=True, label=entry.name)
+            except catalog.ModelFileCorrupt:
+                return "corrupt", where, file
+        return "present", where, file
+    if catalog.availability(entry.name, models_dir) == "downloads":
+        return "downloads", "missing", next(f for f in entry.files if catalog.downloadable(f))
+    return "missing", "missing", entry.file
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,14 +54,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"  cache:      {catalog.default_models_dir()}  (downloads go here; POSEKIT_MODELS_URL sets a mirror)")
     else:
         print("  cache:      not used while a models dir is set")
-    print(f"\n{'name':36s} {'task':10s} {'runtime':8s} {'status':8s} {'where':10s} {'licence':14s} file")
+    print(f"\n{'name':36s} {'task':10s} {'runtime':8s} {'status':9s} {'where':10s} {'verified by':13s} "
+          f"{'licence':14s} file")
     for entry in catalog.list_entries():
-        status, where = _status(entry, args.models_dir, verify=not args.no_verify)
-        print(f"{entry.name:36s} {entry.task:10s} {entry.runtime:8s} {status:8s} {where:10s} {entry.license[:14]:14s} "
-              f"{entry.file.name}")
-    print("\nruntime 'torch' networks need torch (pip install 'posekit[torch]') and their checkpoint (--checkpoint);")
-    print("they run through ONNX Runtime after an in-memory export unless --runtime torch.\n")
+        status, where, file = _status(entry, args.models_dir, verify=not args.no_verify)
+        print(f"{entry.name:36s} {entry.task:10s} {entry.runtime:8s} {status:9s} {where:10s} {file.integrity:13s} "
+              f"{entry.license[:14]:14s} {file.name}")
+    print("\nstatus 'downloads': fetched into the cache on first use (POSEKIT_MODELS_URL sets a mirror; zips are")
+    print("extracted). Verified by 'sha256': the published digest; 'sha256 prefix': the 8 hex digits of OpenMMLab's file")
+    print("names; 'pinned': no digest is published, the first download's sha256 is recorded and later uses must match;")
+    print("'none': files you provide, not verified and never downloaded.")
+    print("runtime 'torch' networks need torch (pip install 'posekit[torch]') and their checkpoint (--checkpoint or")
+    print("the download); they run through ONNX Runtime after an in-memory export unless --runtime torch.\n")
     from posekit.cli.presets import format_presets
 
-    print(format_presets())
+    print(format_presets(args.models_dir))
     return 0

@@ -9,7 +9,8 @@ from pathlib import Path
 from posekit.cli.video import add_video_arguments, is_video_source, run_video_from_args
 from posekit.presets import DEFAULT_PRESET, PRESETS, get_preset
 
-__all__ = ["register", "run", "add_model_arguments", "estimator_kwargs", "estimator_from_args"]
+__all__ = ["register", "run", "add_model_arguments", "estimator_kwargs", "estimator_from_args", "check_device",
+           "device_is_accelerator"]
 
 log = logging.getLogger("posekit.predict")
 
@@ -55,8 +56,13 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pose-model", default=None,
                    help="pose model (default: the preset's): pp_tinypose_256x192, pp_tinypose_128x96, "
                         "movenet_thunder, movenet_lightning, a PyTorch network name "
-                        "(see 'posekit models') with --checkpoint, a path to an .onnx file, or a checkpoint "
-                        "written by 'posekit train' (run/best.pth)")
+                        "(see 'posekit models') with --checkpoint, a one-stage model (rtmo_s_body7, ...), a path "
+                        "to an .onnx file (a YOLO-pose or RTMO file is recognised: one-stage, no detector), or a "
+                        "checkpoint written by 'posekit train' (run/best.pth)")
+    g.add_argument("--model-kind", choices=("auto", "top-down", "yolo-pose", "rtmo"), default="auto",
+                   help="what --pose-model is: auto (default: recognised from the catalogue or the .onnx file's "
+                        "inputs and outputs), top-down, or a one-stage contract (yolo-pose: Ultralytics' export; "
+                        "rtmo: OpenMMLab's)")
     g.add_argument("--checkpoint", help="weights (.pth) of a PyTorch pose network")
     g.add_argument("--runtime", choices=("auto", "onnx", "torch", "openvino"), default="auto",
                    help="auto (default: ONNX Runtime, or OpenVINO where installed and measured at least 1.1x "
@@ -72,6 +78,16 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, default=None,
                    help="intra-op threads of each worker's ONNX Runtime or torch sessions (default: CPUs // "
                         "workers; with --workers unset, 1 thread per worker and one worker per CPU)")
+    g.add_argument("--device", default="auto", type=_device,
+                   help="where the networks run: auto (default: a GPU where ONNX Runtime offers one -- CUDA, else "
+                        "DirectML --, else the CPU; the log and summary.json say which ran), cpu, cuda[:N], "
+                        "tensorrt[:N], openvino[:CPU|GPU|NPU|AUTO], coreml, directml[:N]. GPUs need "
+                        "onnxruntime-gpu (see the README, 'GPUs and other devices'); an explicit device that is "
+                        "not available is an error. On an accelerator, images are batched into few network calls")
+    g.add_argument("--half", action="store_true",
+                   help="float16 networks where the device supports it (cuda, directml, tensorrt, openvino "
+                        "GPU/NPU; PyTorch networks under autocast on cuda): faster, outputs differ slightly; "
+                        "an error on the CPU")
     g = p.add_argument_group("inference")
     g.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="flip test: also run mirrored crops and average (default: the preset's; doubles the "
@@ -105,8 +121,10 @@ def estimator_kwargs(args: argparse.Namespace) -> dict:
     return dict(
         detector=args.detector, pose_model=args.pose_model, preset=preset, models_dir=args.models_dir,
         checkpoint=args.checkpoint, detector_checkpoint=args.detector_checkpoint, runtime=args.runtime,
-        decode=args.decode, output=args.output_kind, flip_test=args.flip, pose_nms=args.pose_nms,
+        decode=args.decode, output=args.output_kind, model_kind=args.model_kind, flip_test=args.flip,
+        pose_nms=args.pose_nms,
         batch_size=args.batch_size, num_threads=args.threads, spinning=args.spin,
+        device=args.device, half=args.half,
     )
 
 
@@ -169,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     videos = _video_inputs(args.inputs)
     try:
+        check_device(args)
         if videos:
             if len(args.inputs) != 1:
                 log.error("give one video / stream at a time (got %d inputs)", len(args.inputs))
@@ -186,14 +205,58 @@ def _plan(args: argparse.Namespace):
     works beside them at the same thread count (the propagated frames of a video)."""
     from posekit.engine import plan_engine
 
+    if args.workers is None and device_is_accelerator(args.device):
+        args.workers = 1  # one estimator owns the device; the accelerator plan batches across images (posekit.batching)
     plan = plan_engine(args.workers, args.threads)
     args.workers, args.threads = plan.workers, plan.threads
     return plan
 
 
+def check_device(args: argparse.Namespace) -> None:
+    """Fail early, before any output is written, when ``--device`` / ``--half`` cannot run here (the same checks
+    the sessions make: :func:`posekit.runtime.plan_session`, :func:`posekit.runtime.torch_device`).
+
+    Raises:
+        DeviceUnavailableError (an ImportError): the device is not available; the message says what to install.
+        ValueError: ``--half`` on the CPU, or a device the runtime does not run.
+    """
+    from posekit.runtime import plan_session, torch_device
+
+    if getattr(args, "engine", "local") == "ray":
+        return  # the actors' machines decide
+    if args.runtime == "torch":
+        torch_device(args.device)
+        return
+    plan_session(args.device, {"openvino": "openvino", "onnx": "onnxruntime"}.get(args.runtime, "auto"), args.half)
+
+
+def _device(text: str) -> str:
+    """``--device``: checked as a device name (availability is checked when the networks load)."""
+    from posekit.runtime import Device
+
+    try:
+        return str(Device.parse(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def device_is_accelerator(device: str) -> bool:
+    """Whether ``--device`` resolves to an accelerator here (``auto``: one that ONNX Runtime offers)."""
+    from posekit.runtime import Device, resolve_device
+
+    try:
+        return resolve_device(device).accelerator if device == "auto" else Device.parse(device).accelerator
+    except ImportError:  # no onnxruntime to ask: the error comes when the networks load
+        return False
+
+
 def _run_video(args: argparse.Namespace, source: str, out: Path) -> int:
     _plan(args)
-    return run_video_from_args(args, estimator_from_args(args), source, out)
+    from posekit.batching import device_line
+
+    estimator = estimator_from_args(args)
+    log.info("%s", device_line(estimator))
+    return run_video_from_args(args, estimator, source, out)
 
 
 def _job_config(args: argparse.Namespace) -> dict:
@@ -203,6 +266,10 @@ def _job_config(args: argparse.Namespace) -> dict:
     kwargs = estimator_kwargs(args)
     speed_only = ("preset", "models_dir", "batch_size", "num_threads", "spinning")  # same results either way
     config = {k: v for k, v in kwargs.items() if k not in speed_only}
+    # Recorded only when set, so that a job made before the options existed (auto, float32) resumes.
+    for option, default in (("device", "auto"), ("half", False)):
+        if config.get(option) == default:
+            del config[option]
     documentation = ("name", "description", "dev_ap", "images_per_s")
     config.update({f"preset.{k}": v for k, v in dataclasses.asdict(kwargs["preset"]).items() if k not in documentation})
     config["ignore_exif"] = args.ignore_exif

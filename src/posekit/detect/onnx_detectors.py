@@ -20,7 +20,7 @@ import numpy as np
 
 from posekit import geometry
 from posekit.detect.postprocess import nms, yolo_postprocess
-from posekit.runtime import make_session
+from posekit.runtime import Device, make_session, session_device
 from posekit.spec import DetectorSpec
 
 __all__ = ["DetectorConfig", "OnnxDetector", "DECODERS", "detector_input", "yolox_grid_decode"]
@@ -46,7 +46,8 @@ class DetectorConfig:
 _CV2_INTERPOLATION = MappingProxyType(
     {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "area": cv2.INTER_AREA, "nearest": cv2.INTER_NEAREST}
 )
-_PLACEMENT = MappingProxyType({"letterbox_topleft": "topleft", "letterbox_center": "center", "stretch": "stretch"})
+_PLACEMENT = MappingProxyType({"letterbox_topleft": "topleft", "letterbox_center": "center", "stretch": "stretch",
+                               "letterbox_yolo": "yolo", "warp_center": "warp"})
 
 
 def detector_input(image: np.ndarray, spec: DetectorSpec) -> tuple[np.ndarray, geometry.Letterbox]:
@@ -147,6 +148,8 @@ class OnnxDetector:
         num_threads: intra-op threads (``None``: all cores).
         backend: ``"onnxruntime"``, ``"openvino"`` or ``"auto"`` (see :func:`posekit.runtime.make_session`).
         spinning: let idle intra-op threads busy-wait (see :func:`posekit.runtime.make_session`).
+        device: where it runs (``None``: the CPU; see :func:`posekit.runtime.make_session`).
+        half: float16 where ``device`` supports it (:func:`posekit.runtime.plan_session`).
     """
 
     def __init__(
@@ -157,11 +160,19 @@ class OnnxDetector:
         num_threads: int | None = None,
         backend: str = "onnxruntime",
         spinning: bool = False,
+        device: "str | Device | None" = None,
+        half: bool = False,
     ) -> None:
         if spec.decoder not in DECODERS:
             raise ValueError(f"no ONNX decoder {spec.decoder!r}; choices: {sorted(DECODERS)}")
-        self.session = make_session(path, num_threads, backend=backend, spinning=spinning)
+        self.session = make_session(path, num_threads, backend=backend, spinning=spinning, device=device, half=half)
+        #: The device the session runs on (ONNX Runtime may have fallen back to the CPU for ``device="auto"``).
+        self.device = session_device(self.session)
         self.input_name = self.session.get_inputs()[0].name
+        #: :meth:`detect_batch` makes one call for several images: the graph has a dynamic batch axis and dense
+        #: per-image outputs (not mmdeploy's end2end, whose post-NMS outputs a batch would pad).
+        self.batchable = (not isinstance(self.session.get_inputs()[0].shape[0], int)
+                          and spec.decoder in ("yolox_grid", "boxes_scores"))
         self.spec = spec
         self.config = config
         self._decode = DECODERS[spec.decoder]
@@ -174,8 +185,24 @@ class OnnxDetector:
         """``image (H, W, 3)`` BGR -> ``(boxes (N, 4) float32 xyxy, scores (N,) float32)``, best first."""
         x, lb = detector_input(image, self.spec)
         outputs = self.session.run(None, {self.input_name: x})
+        return self._boxes(outputs, lb, image.shape[:2])
+
+    def detect_batch(self, images: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`__call__` of each image, in one network call when the graph takes a batch
+        (:attr:`batchable`), else one call per image. The same boxes as :meth:`__call__` image by image
+        (each image's outputs do not depend on the others in its batch)."""
+        if not self.batchable or len(images) < 2:
+            return [self(image) for image in images]
+        inputs = [detector_input(image, self.spec) for image in images]
+        outputs = self.session.run(None, {self.input_name: np.concatenate([x for x, _ in inputs])})
+        return [self._boxes([out[i : i + 1] for out in outputs], lb, image.shape[:2])
+                for i, ((_, lb), image) in enumerate(zip(inputs, images))]
+
+    def _boxes(self, outputs: Sequence[np.ndarray], lb: geometry.Letterbox,
+               image_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """One image's network outputs (batch axis of 1) -> its boxes and scores in image pixels, best first."""
         boxes, scores = self._decode(outputs, self.spec, self.config)
-        boxes = geometry.unletterbox_boxes(boxes, lb, image.shape[:2])
+        boxes = geometry.unletterbox_boxes(boxes, lb, image_shape)
         cfg = self.config
         keep = ((boxes[:, 2] - boxes[:, 0]) >= cfg.min_size) & ((boxes[:, 3] - boxes[:, 1]) >= cfg.min_size)
         boxes, scores = boxes[keep], np.asarray(scores)[keep]

@@ -29,7 +29,7 @@ from posekit import catalog, geometry
 from posekit.detect.onnx_detectors import detector_input
 from posekit.detect.postprocess import yolo_postprocess
 from posekit.io import atomic_write_bytes, sha256_file
-from posekit.runtime import make_session
+from posekit.runtime import Device, make_session, session_device, torch_device
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -96,6 +96,9 @@ class Yolov3Detector:
         cache_dir: with ``runtime="onnx"`` and a ``.weights``/``.pth`` file,
             keep the exported ONNX model there, keyed by the weights' sha256
             and the input size, and reuse it next time.
+        device: where it runs (``None``: the CPU; :func:`posekit.runtime.make_session`, and for the torch
+            runtime :func:`posekit.runtime.torch_device`).
+        half: float16 where ``device`` supports it (ONNX Runtime sessions only).
     """
 
     def __init__(
@@ -110,6 +113,8 @@ class Yolov3Detector:
         max_boxes: int = 100,
         num_threads: int | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
+        device: "str | Device | None" = None,
+        half: bool = False,
     ) -> None:
         if runtime not in _RUNTIMES:
             raise ValueError(f"runtime must be one of {_RUNTIMES}, got {runtime!r}")
@@ -132,9 +137,13 @@ class Yolov3Detector:
         self._model: Any = None
         self._session: Any = None
         self._input_name = ""
+        self._device, self._half = device, half
 
         if runtime == "torch":
-            self._model = _build_torch_model(self.weights, self.input_size, self.num_classes)
+            self._torch_device = torch_device(device)
+            self._model = _build_torch_model(self.weights, self.input_size, self.num_classes).to(self._torch_device)
+            #: The device the network runs on.
+            self.device = Device.parse(self._torch_device)
         elif suffix == ".onnx":
             self._open_session(str(self.weights), num_threads)
         else:
@@ -161,7 +170,9 @@ class Yolov3Detector:
         return data
 
     def _open_session(self, source: str | bytes, num_threads: int | None) -> None:
-        self._session = make_session(source if isinstance(source, bytes) else Path(source), num_threads)
+        self._session = make_session(source if isinstance(source, bytes) else Path(source), num_threads,
+                                     device=self._device, half=self._half)
+        self.device = session_device(self._session)
         inp = self._session.get_inputs()[0]
         self._input_name = inp.name
         shape = list(inp.shape)
@@ -189,7 +200,7 @@ class Yolov3Detector:
         import torch
 
         with torch.inference_mode():
-            return self._model(torch.from_numpy(x)).numpy()
+            return self._model(torch.from_numpy(x).to(self._torch_device)).cpu().numpy()
 
     def __call__(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Detect people.

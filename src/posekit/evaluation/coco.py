@@ -32,6 +32,27 @@ The algorithm, as the COCO toolkit defines it:
   points and categories (entries of categories without ground truth are
   skipped; -1 when nothing is left): AP, AP50, AP75, APm, APl, AR, AR50, AR75,
   ARm, ARl.
+
+**COCO-WholeBody** (:func:`evaluate_wholebody`, or ``part=`` of
+:func:`evaluate_keypoints_detailed`) reproduces xtcocotools' ``COCOeval`` with
+``iouType="keypoints_<part>"``, ``use_area=True``, as MMPose's
+``CocoWholeBodyMetric`` runs it for ``body``, ``foot``, ``face``,
+``lefthand``, ``righthand`` and ``wholebody``. Annotations and results carry
+the parts in separate fields (:data:`WHOLEBODY_FIELDS`); a part is evaluated
+like the COCO-17 keypoints above, on that part's keypoints and sigmas (the
+whole body: the five fields concatenated, 133 keypoints), with these
+differences:
+
+* a ground truth is *labelled for the part* when one of the part's keypoints
+  has visibility ``v > 0`` (``num_keypoints`` and the ``*_valid`` flags are not
+  read); otherwise it is ignored (and an ignore region for the OKS, as above);
+* a result with no keypoint score ``> 0`` in the part is dropped, before the
+  ``max_dets`` cut;
+* results are ranked by ``<part>_score`` (``wholebody_score``, ``foot_score``,
+  ...) where a result has one, else by ``score``; the body part always uses
+  ``score``;
+* the OKS scale and the area ranges use the person's ``area`` for every part;
+  a result's area is still that of its body ``keypoints`` (or its ``bbox``).
 """
 
 from __future__ import annotations
@@ -43,24 +64,31 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from posekit.evaluation.oks import compute_oks
-from posekit.schema import COCO17
+from posekit.schema import COCO17, COCO_WHOLEBODY, WHOLEBODY_PARTS
 
 __all__ = [
     "STAT_NAMES",
     "AREA_RANGES",
+    "WHOLEBODY_FIELDS",
+    "WHOLEBODY_EVAL_PARTS",
     "ImageOks",
     "KeypointEvaluation",
     "load_coco_json",
     "load_results",
     "evaluate_keypoints",
     "evaluate_keypoints_detailed",
+    "evaluate_wholebody",
+    "evaluate_wholebody_detailed",
     "format_stats",
+    "is_wholebody",
     "multi_person_image_ids",
+    "split_wholebody_result",
 ]
 
 logger = logging.getLogger(__name__)
@@ -74,6 +102,16 @@ AREA_RANGES: tuple[tuple[str, tuple[float, float]], ...] = (
     ("medium", (32.0**2, 96.0**2)),
     ("large", (96.0**2, 1e10)),
 )
+
+#: COCO-WholeBody annotation / result field of each part (:data:`posekit.schema.WHOLEBODY_PARTS`), in the
+#: order the 133 keypoints concatenate them: ``keypoints`` is the 17-keypoint body.
+WHOLEBODY_FIELDS: Mapping[str, str] = MappingProxyType({
+    "body": "keypoints", "foot": "foot_kpts", "face": "face_kpts",
+    "lefthand": "lefthand_kpts", "righthand": "righthand_kpts",
+})
+
+#: The parts :func:`evaluate_wholebody` scores, in MMPose's order: the five parts, then all 133 keypoints.
+WHOLEBODY_EVAL_PARTS: tuple[str, ...] = (*WHOLEBODY_FIELDS, "wholebody")
 
 _EPS = float(np.spacing(1))
 
@@ -137,6 +175,43 @@ class KeypointEvaluation:
     area_labels: tuple[str, ...]
     max_dets: int
     per_image: dict[tuple[int, int], ImageOks]
+
+
+@dataclass(frozen=True)
+class _Protocol:
+    """How annotations and results are read: pycocotools' ``"keypoints"`` or xtcocotools' ``"keypoints_<part>"``.
+
+    Attributes:
+        fields: annotation / result fields whose flat ``[x, y, v] * k`` lists
+            are concatenated into the evaluated keypoints.
+        score_key: result key that ranks detections; a result without it is
+            ranked by ``score``.
+        count_labelled: a ground truth is labelled when one of its evaluated
+            keypoints has ``v > 0`` (xtcocotools) instead of when its
+            ``num_keypoints`` is positive (pycocotools).
+        drop_unscored: results with no evaluated keypoint score ``> 0`` are
+            dropped (xtcocotools).
+    """
+
+    fields: tuple[str, ...] = ("keypoints",)
+    score_key: str = "score"
+    count_labelled: bool = False
+    drop_unscored: bool = False
+
+
+_COCO_PROTOCOL = _Protocol()
+
+
+def _wholebody_protocol(part: str) -> _Protocol:
+    """xtcocotools' rules for ``iouType="keypoints_<part>"`` (``part`` in :data:`WHOLEBODY_EVAL_PARTS`)."""
+    if part == "wholebody":
+        fields = tuple(WHOLEBODY_FIELDS.values())
+    elif part in WHOLEBODY_FIELDS:
+        fields = (WHOLEBODY_FIELDS[part],)
+    else:
+        raise ValueError(f"unknown COCO-WholeBody part {part!r}; choices: {list(WHOLEBODY_EVAL_PARTS)}")
+    score_key = "score" if part == "body" else f"{part}_score"
+    return _Protocol(fields=fields, score_key=score_key, count_labelled=True, drop_unscored=True)
 
 
 @dataclass(frozen=True)
@@ -271,6 +346,19 @@ def _keypoint_array(flat: Any, k: int, what: str) -> np.ndarray:
     return arr.reshape(k, 3)
 
 
+def _evaluated_keypoints(ann: Mapping[str, Any], fields: tuple[str, ...], k: int, what: str) -> np.ndarray:
+    """The ``(k, 3)`` keypoints of ``ann``'s ``fields``, concatenated in order."""
+    if len(fields) == 1:
+        if fields[0] not in ann:
+            raise ValueError(f"{what} lacks {fields[0]!r}")
+        return _keypoint_array(ann[fields[0]], k, what)
+    missing = [name for name in fields if name not in ann]
+    if missing:
+        raise ValueError(f"{what} lacks {missing}")
+    flat = np.concatenate([np.asarray(ann[name], dtype=np.float64).reshape(-1) for name in fields])
+    return _keypoint_array(flat, k, what)
+
+
 def _group_by_image_and_category(
     anns: Iterable[Mapping[str, Any]], image_ids: set[int], cat_ids: set[int]
 ) -> dict[tuple[int, int], list[Mapping[str, Any]]]:
@@ -284,17 +372,23 @@ def _group_by_image_and_category(
 
 
 def _group_gts(
-    anns: Iterable[Mapping[str, Any]], image_ids: set[int], cat_ids: set[int], k: int
+    anns: Iterable[Mapping[str, Any]], image_ids: set[int], cat_ids: set[int], k: int,
+    protocol: _Protocol = _COCO_PROTOCOL,
 ) -> dict[tuple[int, int], _GroundTruths]:
     grouped = _group_by_image_and_category(anns, image_ids, cat_ids)
     out: dict[tuple[int, int], _GroundTruths] = {}
     for key, items in grouped.items():
-        kps = np.stack([_keypoint_array(a["keypoints"], k, f"ground truth {a.get('id')}") for a in items])
-        # pycocotools requires ``num_keypoints``; without it, count the labelled keypoints.
-        num_kp = np.array(
-            [a.get("num_keypoints", int(np.count_nonzero(kp[:, 2] > 0))) for a, kp in zip(items, kps)],
-            dtype=np.int64,
-        )
+        kps = np.stack([
+            _evaluated_keypoints(a, protocol.fields, k, f"ground truth {a.get('id')}") for a in items
+        ])
+        if protocol.count_labelled:
+            num_kp = np.count_nonzero(kps[:, :, 2] > 0, axis=1)
+        else:
+            # pycocotools requires ``num_keypoints``; without it, count the labelled keypoints.
+            num_kp = np.array(
+                [a.get("num_keypoints", int(np.count_nonzero(kp[:, 2] > 0))) for a, kp in zip(items, kps)],
+                dtype=np.int64,
+            )
         crowd = np.array([bool(a.get("iscrowd", 0)) for a in items], dtype=bool)
         out[key] = _GroundTruths(
             ids=np.array([a["id"] for a in items], dtype=np.int64),
@@ -308,17 +402,25 @@ def _group_gts(
 
 
 def _group_dts(
-    anns: Iterable[Mapping[str, Any]], image_ids: set[int], cat_ids: set[int], k: int, max_dets: int
+    anns: Iterable[Mapping[str, Any]], image_ids: set[int], cat_ids: set[int], k: int, max_dets: int,
+    protocol: _Protocol = _COCO_PROTOCOL,
 ) -> dict[tuple[int, int], _Detections]:
     grouped = _group_by_image_and_category(anns, image_ids, cat_ids)
     out: dict[tuple[int, int], _Detections] = {}
     for key, items in grouped.items():
-        scores = np.array([a["score"] for a in items], dtype=np.float64)
+        if protocol.drop_unscored:
+            items = [
+                a for a in items
+                if np.any(_evaluated_keypoints(a, protocol.fields, k, f"result {a['id']}")[:, 2] > 0)
+            ]
+            if not items:
+                continue
+        scores = np.array([a.get(protocol.score_key, a["score"]) for a in items], dtype=np.float64)
         order = np.argsort(-scores, kind="mergesort")[:max_dets]
         kept = [items[i] for i in order]
         out[key] = _Detections(
             ids=np.array([a["id"] for a in kept], dtype=np.int64),
-            keypoints=np.stack([_keypoint_array(a["keypoints"], k, f"result {a['id']}") for a in kept]),
+            keypoints=np.stack([_evaluated_keypoints(a, protocol.fields, k, f"result {a['id']}") for a in kept]),
             areas=np.array([a["area"] for a in kept], dtype=np.float64),
             scores=scores[order],
         )
@@ -473,11 +575,19 @@ def _summarize(
 
 
 def _resolve_sigmas(
-    sigmas: Sequence[float] | np.ndarray | None, gt: Mapping[str, Any], cat_ids: Sequence[int]
+    sigmas: Sequence[float] | np.ndarray | None, gt: Mapping[str, Any], cat_ids: Sequence[int],
+    part: str | None = None,
 ) -> np.ndarray:
-    """The sigmas to use ``(K,)``: the given ones, else COCO-17 (checked against the categories)."""
+    """The sigmas to use ``(K,)``: the given ones, else the part's COCO-WholeBody ones, else COCO-17 (checked
+    against the categories)."""
     if sigmas is not None:
         return np.asarray(sigmas, dtype=np.float64).reshape(-1)
+    if part is not None:
+        all_sigmas = COCO_WHOLEBODY.sigmas_array()
+        if part == "wholebody":
+            return all_sigmas
+        lo, hi = WHOLEBODY_PARTS[part]
+        return all_sigmas[lo:hi]
     for cat in gt.get("categories", []):
         names = cat.get("keypoints")
         if cat.get("id") in cat_ids and names is not None and len(names) != COCO17.num_keypoints:
@@ -486,6 +596,44 @@ def _resolve_sigmas(
                 f"(the default is COCO-17)"
             )
     return COCO17.sigmas_array()
+
+
+def split_wholebody_result(result: Mapping[str, Any]) -> dict[str, Any]:
+    """A COCO-WholeBody result in the five-field layout the evaluator reads.
+
+    A result with ``foot_kpts`` is returned as a copy. One whose ``keypoints``
+    hold all 133 ``[x, y, score]`` triples (the order of
+    :data:`posekit.schema.COCO_WHOLEBODY`) is split into ``keypoints`` (the 17
+    body keypoints), ``foot_kpts``, ``face_kpts``, ``lefthand_kpts`` and
+    ``righthand_kpts``. Anything else is returned as a copy, unchanged.
+    """
+    out = dict(result)
+    flat = result.get("keypoints")
+    if "foot_kpts" in result or flat is None or len(flat) != 3 * COCO_WHOLEBODY.num_keypoints:
+        return out
+    for part, field in WHOLEBODY_FIELDS.items():
+        lo, hi = WHOLEBODY_PARTS[part]
+        out[field] = list(flat[3 * lo : 3 * hi])
+    return out
+
+
+def is_wholebody(data: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a ground-truth dict (its ``annotations``) or a results list is COCO-WholeBody.
+
+    True when an annotation / result has ``foot_kpts`` (or any other part field
+    of :data:`WHOLEBODY_FIELDS` beyond ``keypoints``), or a result's
+    ``keypoints`` hold 133 triples.
+    """
+    items = data.get("annotations", []) if isinstance(data, Mapping) else data
+    part_fields = [f for f in WHOLEBODY_FIELDS.values() if f != "keypoints"]
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        if any(f in item for f in part_fields):
+            return True
+        if len(item.get("keypoints", ())) == 3 * COCO_WHOLEBODY.num_keypoints:
+            return True
+    return False
 
 
 def multi_person_image_ids(gt: Mapping[str, Any]) -> list[int]:
@@ -505,6 +653,7 @@ def evaluate_keypoints_detailed(
     image_ids: Iterable[int] | None = None,
     cat_ids: Iterable[int] | None = None,
     max_dets: int = 20,
+    part: str | None = None,
 ) -> KeypointEvaluation:
     """Run COCO keypoint evaluation and return stats plus the intermediate arrays.
 
@@ -521,14 +670,26 @@ def evaluate_keypoints_detailed(
             on other GT images are dropped.
         cat_ids: evaluate only these categories (default: all GT categories).
         max_dets: detections kept per image and category (COCO: 20).
+        part: ``None`` for pycocotools' COCO keypoint evaluation of the
+            ``keypoints`` field; one of :data:`WHOLEBODY_EVAL_PARTS` for
+            xtcocotools' ``"keypoints_<part>"`` evaluation of COCO-WholeBody
+            ground truth and results (see the module notes; ``sigmas`` then
+            defaults to that part's :data:`posekit.schema.COCO_WHOLEBODY`
+            sigmas, and results may hold all 133 keypoints in ``keypoints``:
+            :func:`split_wholebody_result`).
 
     Returns:
         A :class:`KeypointEvaluation`.
 
     Raises:
         ValueError: when a result refers to an image that is not in the ground
-            truth, or on malformed input.
+            truth, or on malformed input (a whole-body part field missing).
     """
+    protocol = _COCO_PROTOCOL if part is None else _wholebody_protocol(part)
+    if part is not None:
+        results = [
+            split_wholebody_result(r) if isinstance(r, Mapping) else r for r in _read_results(results)
+        ]
     gt_data = load_coco_json(gt)
     gt_images = [img["id"] for img in gt_data.get("images", [])]
     gt_anns = gt_data.get("annotations", [])
@@ -546,16 +707,16 @@ def evaluate_keypoints_detailed(
             logger.warning("%d requested image id(s) are not in the ground truth, e.g. %s", len(absent), absent[:5])
     if max_dets < 1:
         raise ValueError(f"max_dets must be positive, got {max_dets}")
-    sig = _resolve_sigmas(sigmas, gt_data, cats)
+    sig = _resolve_sigmas(sigmas, gt_data, cats, part)
     k = sig.shape[0]
 
     dt_anns = load_results(results, gt_images)
     img_set, cat_set = set(imgs), set(cats)
-    gts_by_key = _group_gts(gt_anns, img_set, cat_set, k)
-    dts_by_key = _group_dts(dt_anns, img_set, cat_set, k, max_dets)
+    gts_by_key = _group_gts(gt_anns, img_set, cat_set, k, protocol)
+    dts_by_key = _group_dts(dt_anns, img_set, cat_set, k, max_dets, protocol)
     logger.debug(
-        "keypoint eval: %d images, %d categories, %d ground truths, %d results",
-        len(imgs), len(cats), len(gt_anns), len(dt_anns),
+        "keypoint eval%s: %d images, %d categories, %d ground truths, %d results",
+        "" if part is None else f" ({part})", len(imgs), len(cats), len(gt_anns), len(dt_anns),
     )
 
     thresholds = _oks_thresholds()
@@ -614,6 +775,7 @@ def evaluate_keypoints(
     image_ids: Iterable[int] | None = None,
     cat_ids: Iterable[int] | None = None,
     max_dets: int = 20,
+    part: str | None = None,
 ) -> dict[str, float]:
     """COCO keypoint AP/AR: the 10 pycocotools numbers keyed by :data:`STAT_NAMES`.
 
@@ -623,10 +785,77 @@ def evaluate_keypoints(
     results list gives zeros where pycocotools would refuse to run.
     """
     return evaluate_keypoints_detailed(
-        gt, results, sigmas=sigmas, image_ids=image_ids, cat_ids=cat_ids, max_dets=max_dets
+        gt, results, sigmas=sigmas, image_ids=image_ids, cat_ids=cat_ids, max_dets=max_dets, part=part
     ).stats
 
 
-def format_stats(stats: Mapping[str, float]) -> str:
-    """One line per stat, ``"AP 0.6012"`` (name, space, value with 4 decimals)."""
-    return "\n".join(f"{name} {float(value):.4f}" for name, value in stats.items())
+def evaluate_wholebody_detailed(
+    gt: Mapping[str, Any] | str | os.PathLike[str],
+    results: Sequence[Mapping[str, Any]] | str | os.PathLike[str],
+    *,
+    image_ids: Iterable[int] | None = None,
+    cat_ids: Iterable[int] | None = None,
+    max_dets: int = 20,
+) -> dict[str, KeypointEvaluation]:
+    """COCO-WholeBody evaluation of every part, as MMPose's ``CocoWholeBodyMetric`` runs xtcocotools.
+
+    Args:
+        gt: COCO-WholeBody ground truth (dict or path): annotations with
+            ``keypoints`` (17 × 3), ``foot_kpts`` (6 × 3), ``face_kpts``
+            (68 × 3), ``lefthand_kpts`` and ``righthand_kpts`` (21 × 3 each),
+            ``area``, ``bbox``, ``iscrowd``.
+        results: results (list of dicts or path to a JSON list) with
+            ``image_id``, ``category_id``, ``score`` and either the same five
+            fields or all 133 ``[x, y, score]`` triples in ``keypoints``
+            (:func:`split_wholebody_result`); optional ``<part>_score`` keys
+            rank a part's detections instead of ``score``.
+        image_ids, cat_ids, max_dets: as for :func:`evaluate_keypoints_detailed`.
+
+    Returns:
+        ``{part: KeypointEvaluation}`` for each of :data:`WHOLEBODY_EVAL_PARTS`, in that order.
+    """
+    gt_data = load_coco_json(gt)
+    dts = [split_wholebody_result(r) if isinstance(r, Mapping) else r for r in _read_results(results)]
+    ids = None if image_ids is None else list(image_ids)
+    cats = None if cat_ids is None else list(cat_ids)
+    return {
+        part: evaluate_keypoints_detailed(gt_data, dts, image_ids=ids, cat_ids=cats, max_dets=max_dets, part=part)
+        for part in WHOLEBODY_EVAL_PARTS
+    }
+
+
+def evaluate_wholebody(
+    gt: Mapping[str, Any] | str | os.PathLike[str],
+    results: Sequence[Mapping[str, Any]] | str | os.PathLike[str],
+    *,
+    image_ids: Iterable[int] | None = None,
+    cat_ids: Iterable[int] | None = None,
+    max_dets: int = 20,
+) -> dict[str, dict[str, float]]:
+    """The 10 COCO keypoint stats of each COCO-WholeBody part: ``{part: {"AP": ..., ..., "ARl": ...}}``.
+
+    Parts ``body``, ``foot``, ``face``, ``lefthand``, ``righthand``,
+    ``wholebody`` (:data:`WHOLEBODY_EVAL_PARTS`); same arguments as
+    :func:`evaluate_wholebody_detailed`. The numbers are xtcocotools'
+    (``COCOeval(gt, dt, "keypoints_<part>", sigmas, use_area=True)``).
+    """
+    detailed = evaluate_wholebody_detailed(gt, results, image_ids=image_ids, cat_ids=cat_ids, max_dets=max_dets)
+    return {part: ev.stats for part, ev in detailed.items()}
+
+
+def format_stats(stats: Mapping[str, float] | Mapping[str, Mapping[str, float]]) -> str:
+    """Readable stats.
+
+    A flat mapping (:func:`evaluate_keypoints`) gives one line per stat,
+    ``"AP 0.6012"`` (name, space, value with 4 decimals). A mapping of parts
+    to stats (:func:`evaluate_wholebody`) gives a table: a header line with the
+    stat names, then one line per part.
+    """
+    if not any(isinstance(value, Mapping) for value in stats.values()):
+        return "\n".join(f"{name} {float(value):.4f}" for name, value in stats.items())
+    names = list(next(iter(stats.values())))
+    width = max(len("part"), *(len(part) for part in stats))
+    lines = [f"{'part':<{width}}" + "".join(f" {name:>7}" for name in names)]
+    for part, values in stats.items():
+        lines.append(f"{part:<{width}}" + "".join(f" {float(values[name]):>7.4f}" for name in names))
+    return "\n".join(lines)

@@ -25,6 +25,7 @@ __all__ = [
     "PoseHighResolutionNet",
     "PoseResNet",
     "ResNet",
+    "RTMPose",
     "load_checkpoint",
     "CheckpointError",
 ]
@@ -35,6 +36,7 @@ _LAZY = {
     "PoseHighResolutionNet": ".hrnet",
     "PoseResNet": ".simplebaseline",
     "ResNet": ".resnet",
+    "RTMPose": ".rtmpose",
     "load_checkpoint": ".checkpoint",
     "CheckpointError": ".checkpoint",
 }

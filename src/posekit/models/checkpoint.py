@@ -1,12 +1,18 @@
 """Loading official checkpoints into posekit networks.
 
 Accepted file layouts (all read with ``torch.load(..., weights_only=True)``,
-so a checkpoint can never run code):
+so a checkpoint can never run code; numpy arrays and scalars are allowed besides
+tensors, because MMPose / mmengine files keep ``meta["dataset_meta"]`` as numpy
+arrays — :data:`NUMPY_SAFE_GLOBALS`):
 
 * a plain state_dict (HRNet / SimpleBaseline / AlphaPose releases);
 * a training dict wrapping it under ``"state_dict"`` or ``"model"``
   (HRNet's resumable ``checkpoint.pth``);
-* keys prefixed with ``"module."`` (saved from ``nn.DataParallel``).
+* keys prefixed with ``"module."`` (saved from ``nn.DataParallel``);
+* MMPose files (``{"state_dict": ..., "meta": ...}``, keys under ``backbone.`` / ``neck.`` / ``head.``, or
+  ``keypoint_head.`` before MMPose 1.0): ``data_preprocessor.mean`` / ``.std`` (older 1.x files) are
+  dropped and ``keypoint_head.`` becomes ``head.``, as MMPose's own loader does; for a network with the
+  official un-prefixed names (HRNet) ``backbone.`` and ``head.`` are stripped (:func:`convert_mmpose_state`).
 
 Missing ``*.num_batches_tracked`` entries (files saved by PyTorch 0.4.0, e.g.
 AlphaPose ``duc_se.pth``) are filled with zeros; they do not affect inference.
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
@@ -33,6 +39,7 @@ __all__ = [
     "verify_sha256",
     "extract_state_dict",
     "read_state_dict",
+    "convert_mmpose_state",
     "load_checkpoint",
 ]
 
@@ -41,6 +48,25 @@ logger = logging.getLogger(__name__)
 _WRAPPER_KEYS = ("state_dict", "model")
 _PREFIXES = ("module.",)
 _SHOW = 5  # offending keys listed per category in error messages
+#: top-level parts of an MMPose model's state_dict (``keypoint_head``: MMPose 0.x)
+_MMPOSE_PARTS = ("backbone.", "neck.", "head.", "keypoint_head.")
+#: buffers of MMPose's data preprocessor found in older 1.x files; MMPose drops them on load
+_MMPOSE_DROPPED = ("data_preprocessor.mean", "data_preprocessor.std")
+
+
+def _numpy_safe_globals() -> list:
+    """What unpickling plain numpy arrays, dtypes and scalars needs, under numpy 2's and numpy 1's module names
+    (files written with numpy 1 name ``numpy.core.multiarray``). Object arrays still need other globals, which
+    stay forbidden, so nothing here can run code."""
+    import numpy as np
+
+    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    allowed: list = [np.ndarray, np.dtype]
+    for name in ("_reconstruct", "scalar"):
+        obj = getattr(multiarray, name)
+        allowed += [(obj, f"numpy._core.multiarray.{name}"), (obj, f"numpy.core.multiarray.{name}")]
+    allowed += [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
+    return allowed
 
 
 class CheckpointError(RuntimeError):
@@ -91,10 +117,54 @@ def read_state_dict(path: str | Path, sha256: str | None = None) -> "OrderedDict
     if sha256:
         verify_sha256(path, sha256)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(_numpy_safe_globals()):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
         raise CheckpointError(f"{path}: cannot be read as a torch checkpoint ({type(exc).__name__}: {exc})") from exc
     return extract_state_dict(obj, source=str(path))
+
+
+def convert_mmpose_state(
+    state: Mapping[str, torch.Tensor], model_keys: Iterable[str]
+) -> "tuple[OrderedDict[str, torch.Tensor], str | None]":
+    """Map an MMPose checkpoint's keys onto a model's, recognised from the keys alone.
+
+    A state is in the MMPose layout when, apart from ``data_preprocessor.mean`` / ``.std``, every key lies
+    under ``backbone.``, ``neck.``, ``head.`` or ``keypoint_head.``. Then the two ``data_preprocessor``
+    buffers are dropped (unless the model has them) and every key the model does not have is renamed:
+    ``keypoint_head.`` (MMPose 0.x) becomes ``head.``, and if the model uses un-prefixed names (no key under
+    ``backbone.``/``neck.``/``head.``, e.g. HRNet's official layout) ``backbone.`` and ``head.`` are removed.
+    The order of the entries is kept; any other state is returned unchanged. Whatever still does not fit
+    is left for the strict check of :func:`load_checkpoint`.
+
+    Returns:
+        ``(state, layout)``: the converted state and ``"MMPose 0.x"`` / ``"MMPose 1.x"``, or ``None`` when
+        nothing was changed.
+    """
+    wanted = set(model_keys)
+    dropped = [k for k in state if k in _MMPOSE_DROPPED and k not in wanted]
+    rest = [k for k in state if k not in dropped]
+    if not rest or not all(k.startswith(_MMPOSE_PARTS) for k in rest):
+        return OrderedDict(state), None
+    legacy = any(k.startswith("keypoint_head.") for k in rest)
+    keep_prefixes = any(k.startswith(_MMPOSE_PARTS) for k in wanted)
+    converted: OrderedDict[str, torch.Tensor] = OrderedDict()
+    for key in rest:
+        new = key
+        if key not in wanted:
+            if new.startswith("keypoint_head."):
+                new = "head." + new[len("keypoint_head."):]
+            if not keep_prefixes:
+                for prefix in ("backbone.", "head."):
+                    if new.startswith(prefix):
+                        new = new[len(prefix):]
+                        break
+        if new in converted:
+            raise CheckpointError(f"MMPose checkpoint: two entries map to {new!r} (one of them is {key!r})")
+        converted[new] = state[key]
+    if not dropped and list(converted) == rest:
+        return converted, None
+    return converted, "MMPose 0.x" if legacy else "MMPose 1.x"
 
 
 def _list(keys: list[str]) -> str:
@@ -147,6 +217,10 @@ def load_checkpoint(
     else:
         source = str(checkpoint)
         state = read_state_dict(checkpoint, sha256=sha256)
+    state, layout = convert_mmpose_state(state, model.state_dict().keys())
+    if layout is not None:
+        logger.debug("%s: converted the %s layout (%d entries)", source, layout, len(state))
+        source = f"{source} ({layout} layout)"
     state = _match(model, state, source)
     model.load_state_dict(state, strict=True)
     logger.info("loaded %d tensors from %s into %s", len(state), source, type(model).__name__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,12 +36,14 @@ def onnx_bytes(
     *,
     input_name: str = "input",
     output_name: str | None = None,
+    output_names: Sequence[str] | None = None,
     metadata: Mapping[str, str] | None = None,
 ) -> bytes:
     """Serialise ``model`` as an ONNX model.
 
     Args:
-        model: network taking ``(N, 3, H, W)`` float32 (exported in ``eval()``
+        model: network taking ``(N, 3, H, W)`` float32 and returning a tensor or,
+            with ``output_names``, a tuple of tensors (exported in ``eval()``
             mode; its training flag is restored afterwards).
         input_size: ``(width, height)`` of the traced input.
         spec: pose contract to store as ``posekit.spec`` metadata (``None`` for detectors).
@@ -49,6 +51,9 @@ def onnx_bytes(
         dynamic_batch: make the batch axis symbolic (``N``); otherwise batch 1 is fixed.
         input_name: graph input name.
         output_name: graph output name (default ``"heatmaps"`` with a spec, else ``"output"``).
+        output_names: names of all graph outputs, for networks with several; excludes
+            ``output_name``. A SimCC spec defaults to the official RTMPose contract,
+            ``("simcc_x", "simcc_y")``.
         metadata: extra string metadata entries.
     """
     import onnx
@@ -57,8 +62,17 @@ def onnx_bytes(
     if spec is not None and tuple(spec.input_size) != tuple(input_size):
         raise ValueError(f"input_size {tuple(input_size)} differs from spec.input_size {spec.input_size}")
     width, height = (int(v) for v in input_size)
-    output_name = output_name or ("heatmaps" if spec is not None else "output")
-    dynamic_axes = {input_name: {0: "N"}, output_name: {0: "N"}} if dynamic_batch else None
+    if output_names is not None:
+        if output_name is not None:
+            raise ValueError("give output_name or output_names, not both")
+        outputs = [output_names] if isinstance(output_names, str) else [str(name) for name in output_names]
+        if not outputs or len(set(outputs)) != len(outputs):
+            raise ValueError(f"output_names must be distinct and non-empty, got {output_names}")
+    elif spec is not None and spec.output == "simcc" and output_name is None:
+        outputs = ["simcc_x", "simcc_y"]
+    else:
+        outputs = [output_name or ("heatmaps" if spec is not None else "output")]
+    dynamic_axes = {name: {0: "N"} for name in (input_name, *outputs)} if dynamic_batch else None
 
     was_training = model.training
     model.eval()
@@ -72,12 +86,14 @@ def onnx_bytes(
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             torch.onnx.export(
                 model, (dummy,), buffer, dynamo=False, opset_version=int(opset), input_names=[input_name],
-                output_names=[output_name], dynamic_axes=dynamic_axes, do_constant_folding=True,
+                output_names=outputs, dynamic_axes=dynamic_axes, do_constant_folding=True,
             )
     finally:
         model.train(was_training)
 
     proto = onnx.load_model_from_string(buffer.getvalue())
+    if len(proto.graph.output) != len(outputs):
+        raise ValueError(f"the network has {len(proto.graph.output)} outputs, {len(outputs)} names given: {outputs}")
     entries = dict(metadata or {})
     if spec is not None:
         entries[SPEC_METADATA_KEY] = spec.to_json()

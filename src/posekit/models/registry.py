@@ -50,6 +50,12 @@ def _build_hrnet(**kwargs: Any) -> "nn.Module":
     return PoseHighResolutionNet(**kwargs)
 
 
+def _build_rtmpose(**kwargs: Any) -> "nn.Module":
+    from .rtmpose import RTMPose
+
+    return RTMPose(**kwargs)
+
+
 def _build_simplebaseline(**kwargs: Any) -> "nn.Module":
     from .simplebaseline import PoseResNet
 
@@ -70,6 +76,7 @@ BUILDERS: Mapping[str, Callable[..., "nn.Module"]] = MappingProxyType(
         "fastpose_legacy": _build_fastpose,
         "fastpose_duc": _build_fastpose_duc,
         "hrnet": _build_hrnet,
+        "rtmpose": _build_rtmpose,
         "simplebaseline": _build_simplebaseline,
         "yolov3": _build_yolov3,
     }

@@ -66,8 +66,10 @@ class ModelConfig:
             (HRNet's ``init_weights``: conv weights ``N(0, 0.001)``, BN 1/0) or
             ``"default"`` (PyTorch's).
         init_checkpoint: weights to start from (e.g. ImageNet or a pose
-            checkpoint); tensors whose name and shape match are copied, the
-            rest keep ``init`` (HRNet's ``strict=False`` pretrained loading).
+            checkpoint; ``"pretrained"``: the catalogue's checkpoint of ``name``,
+            downloaded and verified on first use); tensors whose name and shape
+            match are copied, the rest keep ``init`` (HRNet's ``strict=False``
+            pretrained loading).
     """
 
     name: str = "hrnet_w32_256x192"
@@ -136,18 +138,23 @@ class AugmentConfig:
 
 @dataclass
 class LossConfig:
-    """Heatmap loss.
+    """The loss: heatmap losses for heatmap models, MMPose's KL divergence for SimCC models (RTMPose).
 
     Attributes:
-        type: ``"mse"`` (HRNet ``JointsMSELoss``) or ``"ohkm"`` (HRNet
-            ``JointsOHKMMSELoss``: mean of the ``ohkm_topk`` largest per-joint losses).
-        use_target_weight: multiply prediction and target by the target weight.
+        type: ``"mse"`` (HRNet ``JointsMSELoss``), ``"ohkm"`` (HRNet ``JointsOHKMMSELoss``: mean of
+            the ``ohkm_topk`` largest per-joint losses) or ``"kl"`` (MMPose ``KLDiscretLoss``, SimCC only).
+        use_target_weight: multiply prediction and target by the target weight (``"kl"``: weight each
+            keypoint's divergence).
         ohkm_topk: joints kept per sample by ``"ohkm"`` (HRNet: 8).
+        beta: ``"kl"``: the logits are scaled by this before the softmax (RTMPose: 10).
+        label_softmax: ``"kl"``: the Gaussian targets go through a softmax at the same temperature (RTMPose: true).
     """
 
     type: str = "mse"
     use_target_weight: bool = True
     ohkm_topk: int = 8
+    beta: float = 10.0
+    label_softmax: bool = True
 
 
 @dataclass
@@ -155,7 +162,7 @@ class OptimConfig:
     """Optimiser and learning-rate schedule (stepped once per epoch).
 
     Attributes:
-        optimizer: ``"adam"`` (HRNet) or ``"sgd"``.
+        optimizer: ``"adam"`` (HRNet), ``"adamw"`` (RTMPose: decoupled weight decay 0.05) or ``"sgd"``.
         lr: base learning rate (HRNet: 1e-3).
         momentum, nesterov: SGD only.
         weight_decay: L2 weight decay (HRNet passes none to Adam).
@@ -261,9 +268,10 @@ class TrainConfig:
         checks = [
             (self.model.init in ("hrnet", "default"),
              f"model.init must be 'hrnet' or 'default', got {self.model.init!r}"),
-            (self.loss.type in ("mse", "ohkm"), f"loss.type must be 'mse' or 'ohkm', got {self.loss.type!r}"),
-            (self.optim.optimizer in ("adam", "sgd"),
-             f"optim.optimizer must be 'adam' or 'sgd', got {self.optim.optimizer!r}"),
+            (self.loss.type in ("mse", "ohkm", "kl"), f"loss.type must be 'mse', 'ohkm' or 'kl', got {self.loss.type!r}"),
+            (self.loss.beta > 0, f"loss.beta must be > 0, got {self.loss.beta}"),
+            (self.optim.optimizer in ("adam", "adamw", "sgd"),
+             f"optim.optimizer must be 'adam', 'adamw' or 'sgd', got {self.optim.optimizer!r}"),
             (self.optim.lr > 0, f"optim.lr must be > 0, got {self.optim.lr}"),
             (self.train.epochs >= 1, f"train.epochs must be >= 1, got {self.train.epochs}"),
             (self.train.batch_size >= 1, f"train.batch_size must be >= 1, got {self.train.batch_size}"),

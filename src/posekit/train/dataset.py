@@ -247,7 +247,8 @@ class TrainingSample:
 
     Attributes:
         crop: ``(H_in, W_in, 3)`` BGR uint8.
-        target: ``(K, H_in/stride, W_in/stride)`` float32 heatmaps.
+        target: ``(K, H_in/stride, W_in/stride)`` float32 heatmaps, or ``(K, W r + H r)`` packed SimCC
+            vectors for a SimCC model (:func:`posekit.train.targets.make_targets`).
         target_weight: ``(K,)`` float32.
         augmented: keypoints, visibility, matrix and drawn parameters.
         record: the source person.
@@ -281,7 +282,7 @@ class KeypointDataset:
             orientation (True for COCO-style data, config ``data.ignore_exif``).
 
     Each item is a dict of numpy arrays: ``image`` ``(3, H_in, W_in)`` float32
-    network input, ``target`` ``(K, H_in/4, W_in/4)``, ``target_weight``
+    network input, ``target`` ``(K, H_in/4, W_in/4)`` (SimCC: ``(K, W r + H r)``), ``target_weight``
     ``(K,)``, ``keypoints`` ``(K, 2)`` crop pixels, ``visible`` ``(K,)``,
     ``index`` (int64).
     """
@@ -298,8 +299,8 @@ class KeypointDataset:
         check_files: bool = True,
         ignore_exif: bool = True,
     ) -> None:
-        if spec.output != "heatmaps":
-            raise ValueError("training needs a heatmap model (spec.output == 'heatmaps')")
+        if spec.output not in ("heatmaps", "simcc"):
+            raise ValueError(f"training needs a heatmap or SimCC model, spec.output is {spec.output!r}")
         if spec.crop.mode != "affine":
             log.warning(
                 "training crops use the affine crop (padding %.2f), not the %r crop", spec.crop.padding, spec.crop.mode

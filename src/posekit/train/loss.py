@@ -1,4 +1,4 @@
-"""Heatmap losses (HRNet conventions).
+"""Training losses: heatmap losses (HRNet conventions) and MMPose's SimCC KL divergence (RTMPose).
 
 ``JointsMSELoss`` (HRNet ``lib/core/loss.py``)::
 
@@ -16,6 +16,12 @@ weights: the identical number, so one implementation serves both.
 ``JointsOHKMMSELoss`` (HRNet, online hard keypoint mining): per sample the
 per-joint losses ``0.5 * mean_{y,x}(w (pred - target))^2`` are computed, the
 ``topk`` largest kept and summed, divided by ``topk``, then averaged over the batch.
+
+``KLDiscretLoss`` (MMPose, RTMPose's loss) on SimCC vectors: for each keypoint and
+each axis, ``p = log_softmax(beta * pred)`` and ``q = softmax(beta * target)``
+(``label_softmax``; else ``q = target``), the elementwise KL divergence
+``q (log q - p)`` averaged over the bins, times the keypoint's target weight,
+summed over the batch, keypoints and both axes, divided by ``K``.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["JointsMSELoss", "JointsOHKMMSELoss", "build_loss"]
+__all__ = ["JointsMSELoss", "JointsOHKMMSELoss", "KLDiscretLoss", "build_loss"]
 
 
 def _weighted_diff(output: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
@@ -76,10 +82,53 @@ class JointsOHKMMSELoss(nn.Module):
         return (hardest.sum(dim=1) / k).mean()
 
 
-def build_loss(kind: str = "mse", use_target_weight: bool = True, topk: int = 8) -> nn.Module:
-    """``"mse"`` -> :class:`JointsMSELoss`, ``"ohkm"`` -> :class:`JointsOHKMMSELoss`."""
+class KLDiscretLoss(nn.Module):
+    """MMPose's ``KLDiscretLoss`` on packed SimCC vectors (see the module docstring).
+
+    Args:
+        bins: ``(W r, H r)``: where the packed vectors split into x and y.
+        use_target_weight: weight each keypoint's divergence by its target weight.
+        beta: temperature multiplier of the logits (RTMPose: 10).
+        label_softmax: softmax the targets at the same temperature (RTMPose: true).
+
+    Shapes: ``output, target (N, K, W r + H r)``, ``target_weight (N, K)`` -> scalar.
+    """
+
+    def __init__(self, bins: tuple[int, int], use_target_weight: bool = True, beta: float = 10.0,
+                 label_softmax: bool = True) -> None:
+        super().__init__()
+        self.bins = (int(bins[0]), int(bins[1]))
+        self.use_target_weight = use_target_weight
+        self.beta = float(beta)
+        self.label_softmax = label_softmax
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor, target_weight: torch.Tensor) -> torch.Tensor:
+        if output.shape != target.shape or output.shape[-1] != sum(self.bins):
+            raise ValueError(f"output {tuple(output.shape)} and target {tuple(target.shape)}: expected "
+                             f"(N, K, {self.bins[0]} + {self.bins[1]})")
+        n, k, _ = output.shape
+        weight = target_weight.float().reshape(n * k) if self.use_target_weight else 1.0
+        loss = output.new_zeros((), dtype=torch.float32)
+        for pred, label in zip(output.float().split(self.bins, dim=-1), target.float().split(self.bins, dim=-1)):
+            log_p = torch.log_softmax(pred.reshape(n * k, -1) * self.beta, dim=1)
+            q = label.reshape(n * k, -1)
+            if self.label_softmax:
+                q = torch.softmax(q * self.beta, dim=1)
+            divergence = torch.nn.functional.kl_div(log_p, q, reduction="none").mean(dim=1)
+            loss = loss + (divergence * weight).sum()
+        return loss / k
+
+
+def build_loss(kind: str = "mse", use_target_weight: bool = True, topk: int = 8, *,
+               bins: tuple[int, int] | None = None, beta: float = 10.0, label_softmax: bool = True) -> nn.Module:
+    """``"mse"`` -> :class:`JointsMSELoss`, ``"ohkm"`` -> :class:`JointsOHKMMSELoss`, ``"kl"`` ->
+    :class:`KLDiscretLoss` (needs the SimCC ``bins``)."""
     if kind == "mse":
         return JointsMSELoss(use_target_weight)
     if kind == "ohkm":
         return JointsOHKMMSELoss(use_target_weight, topk)
-    raise ValueError(f"unknown loss {kind!r}; choices: 'mse', 'ohkm'")
+    if kind == "kl":
+        if bins is None:
+            raise ValueError("the 'kl' loss needs the SimCC bins (W r, H r)")
+        return KLDiscretLoss(bins, use_target_weight, beta, label_softmax)
+    raise ValueError(f"unknown loss {kind!r}; choices: 'mse', 'ohkm', 'kl'")

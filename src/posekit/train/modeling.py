@@ -13,7 +13,10 @@ from posekit.train.config import ConfigError, DataConfig, ModelConfig
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
-__all__ = ["resolve_spec", "init_weights", "load_partial_weights", "build_model", "check_output_shape", "model_info"]
+__all__ = [
+    "resolve_spec", "init_weights", "load_partial_weights", "pretrained_path", "network_args", "build_model", "check_output_shape",
+    "model_info",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ def resolve_spec(model: ModelConfig, data: DataConfig | None = None) -> tuple[Po
     spec = pretrained.spec
     if model.input_size is not None:
         w, h = model.input_size
-        if w % spec.heatmap_stride or h % spec.heatmap_stride:
+        if spec.output == "heatmaps" and (w % spec.heatmap_stride or h % spec.heatmap_stride):
             raise ConfigError(
                 f"model.input_size {model.input_size} must be divisible by the stride {spec.heatmap_stride}"
             )
@@ -95,20 +98,46 @@ def load_partial_weights(net: "nn.Module", checkpoint: str) -> int:
     return len(usable)
 
 
+def network_args(model: ModelConfig) -> dict[str, Any]:
+    """Constructor arguments of the run's network: ``model.args``, plus ``input_size`` for networks whose head is
+    built for their input size (the RTMPose family's SimCC heads) when ``model.input_size`` is set."""
+    from posekit.models.registry import get_pretrained_config
+
+    args = dict(model.args)
+    arch = dict(get_pretrained_config(model.name).arch)
+    if model.input_size is not None and "input_size" in arch and "input_size" not in args:
+        args["input_size"] = tuple(int(v) for v in model.input_size)
+    return args
+
+
+def pretrained_path(model: ModelConfig) -> str:
+    """``model.init_checkpoint`` as a file: ``"pretrained"`` is the catalogue's checkpoint of ``model.name``
+    (found, or downloaded and verified, by :func:`posekit.catalog.model_file_path`)."""
+    if model.init_checkpoint != "pretrained":
+        return str(model.init_checkpoint)
+    from posekit import catalog
+
+    try:
+        return str(catalog.model_file_path(model.name))
+    except catalog.ModelFileError as exc:
+        raise ConfigError(f"model.init_checkpoint 'pretrained': {exc}") from exc
+
+
 def build_model(model: ModelConfig) -> "nn.Module":
-    """``create_model(name, **args)``, initialised by ``model.init`` and then from
+    """``create_model(name, **args)`` (:func:`network_args`), initialised by ``model.init`` and then from
     ``model.init_checkpoint`` (matching tensors only), in train mode."""
     from posekit.models.registry import create_model
 
-    net = create_model(model.name, **dict(model.args))
+    net = create_model(model.name, **network_args(model))
     init_weights(net, model.init)
     if model.init_checkpoint:
-        load_partial_weights(net, model.init_checkpoint)
+        load_partial_weights(net, pretrained_path(model))
     return net.train()
 
 
 def check_output_shape(net: "nn.Module", spec: PoseModelSpec) -> None:
-    """One forward pass on a zero input: the heatmaps must be ``(1, >= K, H/stride, W/stride)``.
+    """One forward pass on a zero input: the heatmaps must be ``(1, >= K, H/stride, W/stride)``, SimCC outputs
+    ``(1, K, W r)`` and ``(1, K, H r)``.
 
     Raises:
         ConfigError: naming the input size, e.g. when it is not a multiple of
@@ -129,6 +158,12 @@ def check_output_shape(net: "nn.Module", spec: PoseModelSpec) -> None:
         ) from exc
     finally:
         net.train(was_training)
+    if spec.output == "simcc":
+        wanted = [(1, spec.num_keypoints, bins) for bins in spec.simcc_bins]
+        got = [tuple(o.shape) for o in out] if isinstance(out, (tuple, list)) else [tuple(out.shape)]
+        if got != wanted:
+            raise ConfigError(f"the network maps a {w}x{h} input to {got}; training needs SimCC outputs {wanted}")
+        return
     hw = spec.heatmap_size
     if out.ndim != 4 or out.shape[1] < spec.num_keypoints or (out.shape[3], out.shape[2]) != hw:
         raise ConfigError(
@@ -139,4 +174,4 @@ def check_output_shape(net: "nn.Module", spec: PoseModelSpec) -> None:
 
 def model_info(model: ModelConfig, spec: PoseModelSpec) -> dict[str, Any]:
     """What a checkpoint records about its network: ``{"name", "args", "spec"}``."""
-    return {"name": model.name, "args": dict(model.args), "spec": spec.to_json()}
+    return {"name": model.name, "args": network_args(model), "spec": spec.to_json()}

@@ -23,24 +23,31 @@ def make_targets(
     sigma: float = 2.0,
     joint_weights: Sequence[float] | np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """HRNet heatmap targets of one crop.
+    """The training targets of one crop, by the model's codec.
 
-    The heatmaps are :meth:`posekit.codec.HeatmapCodec.encode` of the spec's
-    codec (peak 1 at ``int(kp / stride + 0.5)``, radius ``3 sigma``). The weight of joint ``k``
-    is 1 when it is labelled and its Gaussian lands on the map, else 0, times
-    ``joint_weights[k]`` when given (HRNet ``USE_DIFFERENT_JOINTS_WEIGHT``).
+    Heatmap models: :meth:`posekit.codec.HeatmapCodec.encode` (HRNet: peak 1 at ``int(kp / stride + 0.5)``,
+    radius ``3 sigma``). SimCC models (RTMPose): :meth:`posekit.codec.SimCCCodec.encode` with the spec's
+    ``simcc_sigma`` (MMPose's ``SimCCLabel``), the x and y vectors packed as the network's outputs are.
+    The weight of joint ``k`` is 1 when it is labelled and its Gaussian lands on the map / vectors, else 0,
+    times ``joint_weights[k]`` when given (HRNet ``USE_DIFFERENT_JOINTS_WEIGHT``).
 
     Args:
         keypoints: ``(K, 2)`` crop pixels.
         visible: ``(K,)``; ``> 0`` is labelled.
-        spec: gives the heatmap size ``(W/stride, H/stride)`` and stride.
-        sigma: Gaussian sigma in heatmap pixels.
+        spec: the model contract (heatmap size and stride, or SimCC bins and sigmas).
+        sigma: Gaussian sigma in heatmap pixels (heatmap models).
         joint_weights: ``(K,)`` or ``None``.
 
     Returns:
-        target ``(K, H/stride, W/stride)`` float32 and weight ``(K,)`` float32.
+        target ``(K, H/stride, W/stride)`` (heatmaps) or ``(K, W r + H r)`` (SimCC) float32, and
+        weight ``(K,)`` float32.
     """
-    target, weight = codec.HeatmapCodec.from_spec(spec, sigma=sigma).encode(keypoints, visible)
+    if spec.output == "simcc":
+        simcc = codec.SimCCCodec.from_spec(spec)
+        target_x, target_y, weight = simcc.encode(keypoints, np.asarray(visible) > 0)
+        target = np.concatenate([target_x, target_y], axis=-1)
+    else:
+        target, weight = codec.HeatmapCodec.from_spec(spec, sigma=sigma).encode(keypoints, visible)
     if joint_weights is not None:
         jw = np.asarray(joint_weights, dtype=np.float32).reshape(-1)
         if jw.shape[0] != weight.shape[0]:

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from posekit.evaluation import format_stats, load_coco_json
+from posekit.pose.torch_model import pack_outputs
 from posekit.spec import PoseModelSpec
 from posekit.schema import KeypointSchema
 from posekit.train.checkpointing import (
@@ -242,12 +243,19 @@ class Trainer:
         o = self.cfg.optim
         if o.optimizer == "adam":
             return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+        if o.optimizer == "adamw":
+            return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
         return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, nesterov=o.nesterov)
 
     def _setup(self) -> _Session:
         cfg, ctx = self.cfg, self.ctx
         seed_everything(cfg.train.seed)
         spec, schema = resolve_spec(cfg.model, cfg.data)
+        if (spec.output == "simcc") != (cfg.loss.type == "kl"):
+            raise ConfigError(
+                f"loss.type {cfg.loss.type!r} does not fit {cfg.model.name} ({spec.output} outputs): SimCC models "
+                "(RTMPose) train with 'kl', heatmap models with 'mse' or 'ohkm'"
+            )
         model = build_model(cfg.model).to(ctx.device)
         check_output_shape(model, spec)
         if ctx.is_main:
@@ -259,7 +267,9 @@ class Trainer:
         scheduler = torch.optim.lr_scheduler.MultiStepLR(
             optimizer, milestones=list(cfg.optim.lr_steps), gamma=cfg.optim.lr_factor
         )
-        criterion = build_loss(cfg.loss.type, cfg.loss.use_target_weight, cfg.loss.ohkm_topk)
+        criterion = build_loss(cfg.loss.type, cfg.loss.use_target_weight, cfg.loss.ohkm_topk,
+                               bins=spec.simcc_bins if spec.output == "simcc" else None, beta=cfg.loss.beta,
+                               label_softmax=cfg.loss.label_softmax)
         return _Session(
             model=model, spec=spec, schema=schema, loader=loader, sampler=sampler, generator=generator,
             batches_per_epoch=batches, optimizer=optimizer, scheduler=scheduler, criterion=criterion,
@@ -378,7 +388,7 @@ class Trainer:
             target = batch["target"].to(device, non_blocking=True)
             weight = batch["target_weight"].to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
-                output = s.model(x)
+                output = pack_outputs(s.model(x))
             loss = s.criterion(output[:, :k].float(), target, weight)
             s.optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader
 
 from posekit.evaluation import evaluate_keypoints, load_coco_json
 from posekit.pose import topdown
+from posekit.pose.torch_model import pack_outputs
 from posekit.schema import KeypointSchema
 from posekit.spec import PoseModelSpec
 from posekit.train.dataset import PersonCropDataset, PersonRecord, person_category_ids
@@ -103,9 +104,9 @@ def predict_crops(
         x = batch["image"].to(device, non_blocking=True)
         heat_flipped = None
         with torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
-            heat = model(x).float().cpu().numpy()
+            heat = pack_outputs(model(x)).float().cpu().numpy()
             if flip:
-                heat_flipped = model(torch.flip(x, dims=[3])).float().cpu().numpy()
+                heat_flipped = pack_outputs(model(torch.flip(x, dims=[3]))).float().cpu().numpy()
         decoded = topdown.decode_crops(heat, codec, flipped=heat_flipped, flip_index=flip_index)
         out_idx.append(batch["index"].numpy())
         out_kp.append(decoded.to_image(batch["matrix"].numpy()))

@@ -67,6 +67,10 @@ class Estimator(Protocol):
     carrying the box it was estimated in; that box tells the stream which
     previous pose (and track) a propagated pose continues. Poses with other
     boxes are still tracked, by matching alone.
+
+    An estimator with ``one_stage = True`` (a one-stage pose model, which has
+    no detector and takes no boxes) is instead called on each whole frame
+    (``estimator(image)``), and every frame is a detection frame.
     """
 
     schema: KeypointSchema
@@ -246,6 +250,9 @@ class FramePoseProcessor:
         smoothing: OneEuroConfig | None = None,
         config: StreamConfig | None = None,
     ) -> None:
+        if getattr(estimator, "one_stage", False) and detect_every != 1:
+            log.info("a one-stage model runs on every frame (there are no boxes to propagate): detect_every=1")
+            detect_every = 1
         self.schedule = DetectionSchedule(detect_every)
         self.estimator = estimator
         self.detect_every = int(detect_every)
@@ -313,7 +320,10 @@ class FramePoseProcessor:
 
 
 def detection_poses(estimator: Estimator, image: np.ndarray) -> Poses:
-    """The poses of a detection frame: the detector's boxes through the pose network."""
+    """The poses of a detection frame: the detector's boxes through the pose network (a one-stage model: the
+    whole frame through its network)."""
+    if getattr(estimator, "one_stage", False):
+        return estimator(image)  # type: ignore[operator]
     boxes, scores = estimator.detect(image)
     return estimator.estimate(image, boxes, scores)
 
