@@ -143,8 +143,10 @@ def _session(data: bytes):
     "name,opset",
     [
         ("rtmpose_t_256x192", 11),  # mmdeploy's opset
-        pytest.param("rtmw_m_256x192", 17, marks=pytest.mark.slow),
-        pytest.param("rtmpose_l_wholebody_384x288", 11, marks=pytest.mark.slow),
+        ("rtmpose_s_256x192", 11),
+        *(pytest.param(name, 17 if name.startswith("rtmw") else 11, marks=pytest.mark.slow) for name in (
+            "rtmpose_m_256x192", "rtmpose_l_256x192", "rtmpose_m_384x288", "rtmpose_l_384x288",
+            "rtmpose_m_wholebody_256x192", "rtmpose_l_wholebody_384x288", "rtmw_m_256x192", "rtmw_l_256x192")),
     ],
 )
 def test_onnx_export_official_contract(fixtures_dir: Path, synth: ModuleType, loaded, name: str, opset: int) -> None:
