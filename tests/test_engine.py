@@ -97,33 +97,13 @@ def test_pool_needs_a_replica():
 # ----------------------------------------------------------------------------- identical results
 
 
-def _same(a, b) -> bool:
-    if (a.poses is None) != (b.poses is None) or a.error != b.error or a.path != b.path:
-        return False
-    if a.poses is None:
-        return True
-    fields = ("boxes", "box_scores", "keypoints", "keypoint_scores", "scores", "track_ids")
-    return all(np.array_equal(getattr(a.poses, f), getattr(b.poses, f)) for f in fields)
+_same = testdata.same_result
 
 
 @pytest.fixture(scope="module")
-def mixed_files(coco_subset, tmp_path_factory) -> list[Path]:
+def mixed_files(tmp_path_factory) -> list[Path]:
     """COCO images with bad files interleaved (corrupt JPEG, text, empty, missing)."""
-    tmp = tmp_path_factory.mktemp("mixed")
-    good = sorted((coco_subset / "images").glob("*.jpg"))[:14]
-    corrupt = tmp / "corrupt.jpg"
-    corrupt.write_bytes(good[0].read_bytes()[:300])
-    text = tmp / "notes.png"
-    text.write_text("not an image")
-    empty = tmp / "empty.jpg"
-    empty.write_bytes(b"")
-    bad = [corrupt, text, empty, tmp / "missing.jpg"]
-    files: list[Path] = []
-    for i, path in enumerate(good):
-        files.append(path)
-        if i % 4 == 1:
-            files.append(bad[(i // 4) % len(bad)])
-    return files
+    return testdata.mixed_files(tmp_path_factory.mktemp("mixed"))
 
 
 @pytest.mark.slow

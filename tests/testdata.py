@@ -72,6 +72,35 @@ def image_folder(folder: Path, n: int) -> list[Path]:
     return sorted(paths)
 
 
+def mixed_files(folder: Path) -> list[Path]:
+    """The first 14 COCO images with bad files interleaved (a corrupt JPEG in ``folder``, a text file named
+    ``.png``, an empty file, a missing path): the engine-equality inputs."""
+    good = coco_image_paths()[:14]
+    corrupt = folder / "corrupt.jpg"
+    corrupt.write_bytes(good[0].read_bytes()[:300])
+    text = folder / "notes.png"
+    text.write_text("not an image")
+    empty = folder / "empty.jpg"
+    empty.write_bytes(b"")
+    bad = [corrupt, text, empty, folder / "missing.jpg"]
+    files: list[Path] = []
+    for i, path in enumerate(good):
+        files.append(path)
+        if i % 4 == 1:
+            files.append(bad[(i // 4) % len(bad)])
+    return files
+
+
+def same_result(a: Any, b: Any) -> bool:
+    """Two :class:`posekit.pipeline.FileResult` of one file are identical (error, or every array of the poses)."""
+    if (a.poses is None) != (b.poses is None) or a.error != b.error or a.path != b.path:
+        return False
+    if a.poses is None:
+        return True
+    fields = ("boxes", "box_scores", "keypoints", "keypoint_scores", "scores", "track_ids")
+    return all(np.array_equal(getattr(a.poses, f), getattr(b.poses, f)) for f in fields)
+
+
 # ----------------------------------------------------------------------------- synthetic contract models
 
 #: Boxes ``(x1, y1, x2, y2, score)`` planted in the synthetic YOLOX-nano output, in its 416x416 input frame.
