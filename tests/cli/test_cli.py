@@ -18,7 +18,10 @@ import testdata
 
 
 def test_console_script_help():
-    proc = subprocess.run(["posekit", "--help"], capture_output=True, text=True, timeout=120)
+    # the script pip installed beside this interpreter, whether or not its bin/ is on PATH
+    script = Path(sys.executable).with_name("posekit")
+    assert script.exists(), f"no console script at {script}: is posekit installed in this environment?"
+    proc = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "usage: posekit" in proc.stdout
     for name in COMMANDS:
