@@ -62,9 +62,10 @@ def people_bucket(count: int) -> str:
     return next(name for name, low, high in BUCKETS if low <= count <= high)
 
 
-def _planted_one_stage(image_ids: dict[str, int], threads: int | None) -> Any:
+def _planted_one_stage(threads: int | None) -> tuple[Any, dict[str, int]]:
     """The ``one-stage:planted`` estimator: a synthetic YOLO-pose file whose ``run`` returns, for each image, an
-    output planted from its ground truth (see the module docstring). One worker, serial."""
+    output planted from its ground truth (see the module docstring). One worker, serial: set ``current["id"]``
+    to the COCO id of the image before running it."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -90,16 +91,17 @@ def _planted_one_stage(image_ids: dict[str, int], threads: int | None) -> Any:
     for a in gt["annotations"]:
         if not a.get("iscrowd") and a.get("num_keypoints", 0) > 0:
             by_image.setdefault(a["image_id"], []).append(a)
-    sizes = {im["id"]: (im["width"], im["height"]) for im in gt["images"]}
-    model_run = est.pose_model.run
-    current: dict[str, int] = {}
+    model_resize, model_run = est.pose_model.resize, est.pose_model.run
+    current: dict[str, Any] = {}
+
+    def resize(image: Any) -> Any:
+        x, current["lb"] = model_resize(image)  # the model's own letterbox, kept for the planted outputs
+        return x, current["lb"]
 
     def planted_run(x: Any) -> list:
         out = model_run(x)[0].copy()  # the network's own (fixed) cost, then the planted candidates
         image_id = current["id"]
-        w, h = sizes[image_id]
-        r = min(640 / w, 640 / h)
-        pad = np.array([round((640 - round(w * r)) / 2 - 0.1), round((640 - round(h * r)) / 2 - 0.1)])
+        r, pad = current["lb"].scale, np.asarray(current["lb"].pad)
         rng = np.random.default_rng(image_id)
         cands = []
         for a in by_image.get(image_id, []):
@@ -118,9 +120,28 @@ def _planted_one_stage(image_ids: dict[str, int], threads: int | None) -> Any:
         out[0, :, : len(block)] = block.T
         return [out]
 
+    est.pose_model.resize = resize  # type: ignore[method-assign]
     est.pose_model.run = planted_run  # type: ignore[method-assign]
-    est._planted_current = current  # type: ignore[attr-defined]
-    return est
+    return est, current
+
+
+def _serve(conn: Any, est: Any, ready: str, run: Any, crops: Any) -> None:
+    """A worker's loop: send ``("ready", ready)``, then answer ``("run", paths)`` with the seconds ``run(paths)``
+    took (it returns ``(COCO results, errors)``) and ``("finish", None)`` with the results, peak RSS, stage times
+    and ``crops()``."""
+    results: list[dict] = []
+    conn.send(("ready", ready))
+    while True:
+        command, paths = conn.recv()
+        if command == "finish":
+            peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            conn.send({"results": results, "peak_rss_mb": peak_kb / 1024, "stage_s": est.timer.totals,
+                       "crops": crops()})
+            return
+        start = time.perf_counter()
+        found, errors = run(paths)
+        results.extend(found)
+        conn.send({"seconds": time.perf_counter() - start, "errors": errors})
 
 
 def _worker(conn: Any, config: str, models_dir: str, threads: int | None, image_ids: dict[str, int]) -> None:
@@ -148,19 +169,12 @@ def _worker(conn: Any, config: str, models_dir: str, threads: int | None, image_
         settings, runtime = settings.with_(min_box_size=0.0), runtime or "onnx"
     est = PoseEstimator(preset=settings, models_dir=models_dir, num_threads=session_threads,
                         runtime=runtime or "auto", device=device or "cpu", half=half)
-    results: list[dict] = []
     list(est.predict_files(list(image_ids)[:2], workers=workers, threads=session_threads))  # build replicas
     est.timer.reset()
     est.crops_run = 0
-    conn.send(("ready", f"{est!r} workers={workers} threads={session_threads} device={est.device}"))
-    while True:
-        command, paths = conn.recv()
-        if command == "finish":
-            peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            conn.send({"results": results, "peak_rss_mb": peak_kb / 1024, "stage_s": est.timer.totals,
-                       "crops": est.crops_run})
-            return
-        start = time.perf_counter()
+
+    def run(paths: list[str]) -> tuple[list[dict], int]:
+        results: list[dict] = []
         errors = 0
         # ignore_orientation: COCO annotations are in the stored-pixel frame.
         for path, _, poses, error in est.predict_files(paths, ignore_orientation=True, workers=workers,
@@ -169,29 +183,28 @@ def _worker(conn: Any, config: str, models_dir: str, threads: int | None, image_
                 errors += 1
                 continue
             results.extend(poses.to_coco(image_ids[str(path)]))
-        conn.send({"seconds": time.perf_counter() - start, "errors": errors})
+        return results, errors
+
+    _serve(conn, est, f"{est!r} workers={workers} threads={session_threads} device={est.device}", run,
+           lambda: est.crops_run)
 
 
 def _planted_worker(conn: Any, threads: int | None, image_ids: dict[str, int]) -> None:
     """The ``one-stage:planted`` configuration's worker (serial: the planted outputs follow the image in hand)."""
     from posekit.io import read_image
 
-    est = _planted_one_stage(image_ids, threads)
-    results: list[dict] = []
-    conn.send(("ready", f"{est!r} (planted outputs) workers=1 threads={threads}"))
-    while True:
-        command, paths = conn.recv()
-        if command == "finish":
-            peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            conn.send({"results": results, "peak_rss_mb": peak_kb / 1024, "stage_s": est.timer.totals, "crops": 0})
-            return
-        start = time.perf_counter()
+    est, current = _planted_one_stage(threads)
+
+    def run(paths: list[str]) -> tuple[list[dict], int]:
+        results: list[dict] = []
         for path in paths:
-            est._planted_current["id"] = image_ids[path]
+            current["id"] = image_ids[path]
             with est.timer("read"):
                 image = read_image(path, ignore_orientation=True)
             results.extend(est(image).to_coco(image_ids[path]))
-        conn.send({"seconds": time.perf_counter() - start, "errors": 0})
+        return results, 0
+
+    _serve(conn, est, f"{est!r} (planted outputs) workers=1 threads={threads}", run, lambda: 0)
 
 
 def main(argv: list[str] | None = None) -> int:
