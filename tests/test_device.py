@@ -213,6 +213,21 @@ def test_devices_and_backends_that_contradict(providers):
     assert (plan.backend, plan.openvino_device, plan.precision) == ("openvino", "CPU", "f32")
 
 
+def test_auto_with_the_openvino_backend_is_the_cpu_even_where_ort_offers_cuda(providers, recorded):
+    """``--runtime openvino`` (device auto) on a machine whose ONNX Runtime lists CUDA: auto picks among what
+    OpenVINO runs, the CPU plan; an explicit ORT accelerator with OpenVINO stays an error."""
+    providers(GPU_BUILD)
+    assert resolve_device("auto") == Device("cuda")  # ONNX Runtime's sessions still take the GPU
+    plan = plan_session("auto", "openvino")
+    assert plan == SessionPlan(Device("cpu"), "openvino", ["CPUExecutionProvider"], "CPU", "f32", False)
+    device = resolve_device("auto", "openvino")
+    assert device == Device("cpu") and device.auto
+    assert plan_session("auto", "openvino", half=True).precision == "f32"  # auto chose the CPU: half ignored
+    for device in ("cuda", "tensorrt"):
+        with pytest.raises(ValueError, match="OpenVINO's devices"):
+            plan_session(device, "openvino")
+
+
 # ----------------------------------------------------------------------------- half precision
 
 

@@ -300,9 +300,13 @@ def _unavailable(device: Device, providers: Sequence[str]) -> DeviceUnavailableE
     return DeviceUnavailableError(message)
 
 
-def resolve_device(device: "str | Device | None" = "auto") -> Device:
+def resolve_device(device: "str | Device | None" = "auto", backend: str = "onnxruntime") -> Device:
     """The device ``device`` names, checked: ``auto`` becomes the first of :data:`AUTO_ORDER` that ONNX
     Runtime offers (``auto=True``), else the CPU; an explicit device must be available.
+
+    ``auto`` picks among the devices ``backend`` runs: for ``"openvino"`` that is the CPU (OpenVINO's
+    GPU/NPU are never chosen by ``auto``, and ONNX Runtime's accelerators are not OpenVINO's), whatever
+    providers ONNX Runtime lists.
 
     Raises:
         ValueError: not a device name.
@@ -310,6 +314,8 @@ def resolve_device(device: "str | Device | None" = "auto") -> Device:
             the message names what to install.
     """
     d = Device.parse(device)
+    if d.kind == "auto" and backend == "openvino":
+        return Device("cpu", auto=True)
     if d.kind == "auto":
         providers = available_providers()
         for kind in AUTO_ORDER:
@@ -358,6 +364,8 @@ def plan_session(device: "str | Device | None", backend: str = "onnxruntime", ha
     """The one place that turns a device (and ``backend``, ``half``) into a session's backend and providers.
 
     ``device=None`` or ``"cpu"``: ``backend`` as given, ORT's CPU provider -- today's sessions exactly.
+    ``"auto"`` chooses among the devices ``backend`` runs (:func:`resolve_device`): with ``"openvino"``,
+    the CPU plan, even where ONNX Runtime offers CUDA.
 
     Raises:
         ValueError: a device and backend that contradict each other (an ORT provider with
@@ -365,7 +373,7 @@ def plan_session(device: "str | Device | None", backend: str = "onnxruntime", ha
             or CoreML.
         DeviceUnavailableError: see :func:`resolve_device`.
     """
-    d = resolve_device(device) if device is not None else Device("cpu")
+    d = resolve_device(device, backend) if device is not None else Device("cpu")
     if half and not d.accelerator:
         if not d.auto:
             raise ValueError(f"half precision (--half) is for accelerators, and device {d} is the CPU: "
