@@ -60,6 +60,23 @@ def test_the_packaged_weights_are_tracked_by_git():
         assert proc.returncode == 1, f"{rel} is ignored by .gitignore"
 
 
+def test_dependency_floors_cover_the_checkpoint_reader():
+    """posekit.models.checkpoint reads MMPose files with ``torch.serialization.safe_globals`` (torch 2.5) and
+    allows ``numpy.dtypes`` (numpy 1.25): the declared lower bounds must not promise older versions."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+
+    def floor(requirements: list[str], name: str) -> tuple[int, ...]:
+        (spec,) = [r for r in requirements if re.match(rf"{name}\b", r)]
+        return tuple(int(v) for v in re.search(r">=([\d.]+)", spec).group(1).split("."))
+
+    assert floor(project["dependencies"], "numpy") >= (1, 25)
+    for extra in ("torch", "train"):
+        assert floor(project["optional-dependencies"][extra], "torch") >= (2, 5), extra
+
+
 @pytest.fixture
 def no_models_dir(tmp_path, monkeypatch):
     """No models folder, an empty user cache, offline: only the package's files can be found."""

@@ -3,7 +3,8 @@
 Accepted file layouts (all read with ``torch.load(..., weights_only=True)``,
 so a checkpoint can never run code; numpy arrays and scalars are allowed besides
 tensors, because MMPose / mmengine files keep ``meta["dataset_meta"]`` as numpy
-arrays — :data:`NUMPY_SAFE_GLOBALS`):
+arrays — :func:`_numpy_safe_globals`; this needs torch >= 2.5 and numpy >= 1.25, the
+lower bounds ``pyproject.toml`` sets):
 
 * a plain state_dict (HRNet / SimpleBaseline / AlphaPose releases);
 * a training dict wrapping it under ``"state_dict"`` or ``"model"``
@@ -23,6 +24,7 @@ offending keys.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -54,10 +56,12 @@ _MMPOSE_PARTS = ("backbone.", "neck.", "head.", "keypoint_head.")
 _MMPOSE_DROPPED = ("data_preprocessor.mean", "data_preprocessor.std")
 
 
-def _numpy_safe_globals() -> list:
+@functools.cache
+def _numpy_safe_globals() -> tuple:
     """What unpickling plain numpy arrays, dtypes and scalars needs, under numpy 2's and numpy 1's module names
-    (files written with numpy 1 name ``numpy.core.multiarray``). Object arrays still need other globals, which
-    stay forbidden, so nothing here can run code."""
+    (files written with numpy 1 name ``numpy.core.multiarray``), for ``torch.serialization.safe_globals``.
+    Object arrays still need other globals, which stay forbidden, so nothing here can run code. Built once, on
+    first use (``numpy.dtypes``: numpy >= 1.25)."""
     import numpy as np
 
     multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
@@ -66,7 +70,7 @@ def _numpy_safe_globals() -> list:
         obj = getattr(multiarray, name)
         allowed += [(obj, f"numpy._core.multiarray.{name}"), (obj, f"numpy.core.multiarray.{name}")]
     allowed += [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
-    return allowed
+    return tuple(allowed)
 
 
 class CheckpointError(RuntimeError):
@@ -117,7 +121,7 @@ def read_state_dict(path: str | Path, sha256: str | None = None) -> "OrderedDict
     if sha256:
         verify_sha256(path, sha256)
     try:
-        with torch.serialization.safe_globals(_numpy_safe_globals()):
+        with torch.serialization.safe_globals(list(_numpy_safe_globals())):  # torch >= 2.5
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
         raise CheckpointError(f"{path}: cannot be read as a torch checkpoint ({type(exc).__name__}: {exc})") from exc
