@@ -40,3 +40,12 @@ def test_errors(tmp_path):
         build_pose_model(str(tmp_path / "missing.onnx"))
     with pytest.raises(ValueError, match="movenet_thunder"):
         build_pose_model("no_such_network")
+
+
+def test_session_backend_of_each_runtime():
+    """The one mapping of ``--runtime`` to the sessions' backend, shared by the factory and ``posekit predict``'s
+    early device check."""
+    from posekit.factory import RUNTIMES, session_backend
+
+    assert {r: session_backend(r) for r in RUNTIMES} == {
+        "auto": "auto", "onnx": "onnxruntime", "torch": "onnxruntime", "openvino": "openvino"}

@@ -33,7 +33,7 @@ from posekit.pose.onnx_model import OnnxPoseModel
 from posekit.runtime import Device, make_session
 from posekit.spec import PoseModelSpec
 
-__all__ = ["build_detector", "build_pose_model", "Detector", "RUNTIMES", "MODEL_KINDS"]
+__all__ = ["build_detector", "build_pose_model", "session_backend", "Detector", "RUNTIMES", "MODEL_KINDS"]
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,13 @@ Detector = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
 RUNTIMES = ("auto", "onnx", "torch", "openvino")
 
 
-def _backend(runtime: str) -> str:
-    """The :func:`posekit.runtime.make_session` backend that runs ONNX graphs for ``runtime``."""
+def session_backend(runtime: str) -> str:
+    """The :func:`posekit.runtime.make_session` backend that runs ONNX graphs for ``runtime`` (one of
+    :data:`RUNTIMES`; ``"torch"``: ONNX Runtime, for the ONNX networks beside the PyTorch ones).
+
+    >>> [session_backend(r) for r in RUNTIMES]
+    ['auto', 'onnxruntime', 'onnxruntime', 'openvino']
+    """
     return {"openvino": "openvino", "auto": "auto"}.get(runtime, "onnxruntime")
 
 
@@ -102,13 +107,14 @@ def build_detector(
     name, entry = _lookup(detector, ("detection",), runtime)
     if entry is not None and entry.runtime == "onnx":
         return OnnxDetector(catalog.model_file_path(name, models_dir), entry.spec, config, num_threads,
-                            _backend(runtime), spinning, device=device, half=half)
+                            session_backend(runtime), spinning, device=device, half=half)
     if entry is not None:
         return _build_torch_detector(entry, checkpoint, models_dir, config, runtime, num_threads, device, half)
     path = Path(name)
     if path.suffix.lower() == ".onnx" and path.is_file():
         spec = catalog.get("yolox_nano").spec
-        return OnnxDetector(path, spec, config, num_threads, _backend(runtime), spinning, device=device, half=half)
+        return OnnxDetector(path, spec, config, num_threads, session_backend(runtime), spinning, device=device,
+                            half=half)
     raise ValueError(f"unknown detector {name!r}; choices: {_choices('detection') + ['<path/to/yolox.onnx>']}")
 
 
@@ -160,11 +166,11 @@ def build_pose_model(
     if entry is not None and entry.task == "one_stage":
         path = catalog.model_file_path(name, models_dir)
         return OneStageModel(path, entry.spec, session=make_session(
-            path, num_threads, backend=_backend(runtime), spinning=spinning, device=device, half=half))
+            path, num_threads, backend=session_backend(runtime), spinning=spinning, device=device, half=half))
     if entry is not None and entry.runtime == "onnx":
         spec = entry.spec if not output else entry.spec.with_(output=output)
         return OnnxPoseModel(catalog.model_file_path(name, models_dir), spec, num_threads=num_threads,
-                             backend=_backend(runtime), spinning=spinning, device=device, half=half)
+                             backend=session_backend(runtime), spinning=spinning, device=device, half=half)
     if entry is not None:
         weights = _weights(entry, checkpoint, models_dir, "--checkpoint")
         with _needs_torch(name):
@@ -177,7 +183,7 @@ def build_pose_model(
     if suffix == ".onnx":
         if not path.is_file():
             raise FileNotFoundError(f"pose model file {name!r} not found")
-        return _onnx_file_model(path, kind, num_threads, _backend(runtime), spinning, device, half)
+        return _onnx_file_model(path, kind, num_threads, session_backend(runtime), spinning, device, half)
     if suffix in (".pth", ".pt") and path.is_file():
         try:
             from posekit.models.trained import load_trained_model
@@ -230,6 +236,6 @@ def _run_torch_network(model: Any, spec: PoseModelSpec, name: str, runtime: str,
     from posekit.models.onnx_export import onnx_bytes
 
     pose = OnnxPoseModel(onnx_bytes(model.eval(), spec.input_size, spec), spec, num_threads=num_threads,
-                         backend=_backend(runtime), spinning=spinning, device=device, half=half)
+                         backend=session_backend(runtime), spinning=spinning, device=device, half=half)
     pose.name = name
     return pose

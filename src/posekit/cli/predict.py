@@ -220,6 +220,7 @@ def check_device(args: argparse.Namespace) -> None:
         DeviceUnavailableError (an ImportError): the device is not available; the message says what to install.
         ValueError: ``--half`` on the CPU, or a device the runtime does not run.
     """
+    from posekit.factory import session_backend
     from posekit.runtime import plan_session, torch_device
 
     if getattr(args, "engine", "local") == "ray":
@@ -227,7 +228,7 @@ def check_device(args: argparse.Namespace) -> None:
     if args.runtime == "torch":
         torch_device(args.device)
         return
-    plan_session(args.device, {"openvino": "openvino", "onnx": "onnxruntime"}.get(args.runtime, "auto"), args.half)
+    plan_session(args.device, session_backend(args.runtime), args.half)
 
 
 def _device(text: str) -> str:
