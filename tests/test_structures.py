@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 from posekit.evaluation import WHOLEBODY_EVAL_PARTS, WHOLEBODY_FIELDS, evaluate_wholebody
-from posekit.schema import COCO_WHOLEBODY, WHOLEBODY_PARTS, KeypointSchema
+from posekit.schema import COCO17, COCO_WHOLEBODY, WHOLEBODY_PARTS, KeypointSchema
 from posekit.structures import OPENPOSE_FACE_POINTS, Poses
 
 import testdata
 
 K = 17
+COCO17_NAMES = COCO17.keypoints
 
 
 def make_poses(n: int = 4, track_ids=None) -> Poses:
@@ -222,3 +223,23 @@ def test_wholebody_to_coco_round_trips_through_the_evaluator():
     assert list(stats) == list(WHOLEBODY_EVAL_PARTS)
     for part, values in stats.items():
         assert values["AP"] == pytest.approx(1.0) and values["AR"] == pytest.approx(1.0), part
+
+
+def test_writers_follow_schema_data_not_the_name():
+    """A renamed copy of the whole-body layout writes the same COCO parts and OpenPose face / hands."""
+    import dataclasses
+
+    p = make_wholebody(2, track_ids=[-1, 5])
+    renamed = p.replace(schema=dataclasses.replace(COCO_WHOLEBODY, name="my_wholebody"))
+    assert renamed.to_coco(3) == p.to_coco(3)
+    assert renamed.to_openpose() == p.to_openpose()
+    # the flat option writes the same numbers, all K in ``keypoints``
+    flat = p.to_coco(3, flat=True)
+    assert [list(item) for item in flat] == [["image_id", "category_id", "keypoints", "score"],
+                                             ["image_id", "category_id", "keypoints", "score", "track_id"]]
+    for a, b in zip(flat, p.to_coco(3)):
+        assert a["keypoints"] == [v for f in WHOLEBODY_FIELDS.values() for v in b[f]]
+    # a COCO-17 body first is all OpenPose needs
+    body = KeypointSchema("body_only", COCO17_NAMES, (), (), (0.1,) * 17)
+    q = make_poses(1).replace(schema=body)
+    assert q.to_openpose() == make_poses(1).to_openpose()

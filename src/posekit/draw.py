@@ -4,9 +4,10 @@ OpenCV and numpy are imported on first draw, so the command line can read the
 default thresholds below (its ``--help``) without loading them.
 
 Sizes: body limbs and keypoint dots scale with the image (``t``, 1 px per 400 px
-of its longer side, or ``thickness``). Whole-body poses
-(:data:`posekit.schema.COCO_WHOLEBODY`) draw their face landmarks (dots only,
-no face lines) and hand keypoints (dots and finger links) smaller: their size
+of its longer side, or ``thickness``). The schema's fine keypoints
+(:attr:`posekit.schema.KeypointSchema.fine`; for :data:`posekit.schema.COCO_WHOLEBODY`
+the face landmarks, dots only, no face lines, and the hand keypoints, dots and
+finger links) are drawn smaller: their size
 follows the person's box (1 px of dot radius per 350 px of the box's longer
 side, 1 px of line width per 400 px) and stays below the body marks, so a
 68-point face and two 21-point hands stay readable at any person size.
@@ -107,17 +108,9 @@ def draw_poses(
 
 
 def _fine_keypoints(schema: KeypointSchema) -> np.ndarray:
-    """``(K,)`` bool: the keypoints drawn small (face and hands of COCO-WholeBody; none for other schemas)."""
-    import numpy as np
-
-    from posekit.schema import COCO_WHOLEBODY, WHOLEBODY_PARTS
-
-    fine = np.zeros(schema.num_keypoints, dtype=bool)
-    if schema.name == COCO_WHOLEBODY.name:
-        for part in ("face", "lefthand", "righthand"):
-            lo, hi = WHOLEBODY_PARTS[part]
-            fine[lo:hi] = True
-    return fine
+    """``(K,)`` bool: the keypoints drawn small (the schema's :attr:`~posekit.schema.KeypointSchema.fine`
+    keypoints: face and hands of COCO-WholeBody; none for COCO-17)."""
+    return schema.fine_mask()
 
 
 def _fine_sizes(box: np.ndarray, t: int) -> tuple[int, int]:

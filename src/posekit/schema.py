@@ -3,16 +3,49 @@
 A :class:`KeypointSchema` holds everything that depends on *which* keypoints a
 model predicts: names, left/right flip pairs, the skeleton drawn between them,
 the per-keypoint OKS sigmas used by COCO evaluation, and drawing colours.
-Code that needs any of these takes a schema; nothing is guessed from ``K``.
+Code that needs any of these takes a schema; nothing is guessed from ``K``
+(the one place that must, reading a file that only says ``K``, asks
+:func:`schema_for_keypoints`).
+
+A schema may also say how its keypoints divide into named *parts* written to
+separate COCO fields (COCO-WholeBody: ``keypoints``, ``foot_kpts``,
+``face_kpts``, ``lefthand_kpts``, ``righthand_kpts``) and which keypoints are
+drawn small (face landmarks, finger joints). Writers, evaluation and drawing
+read that data; none of them compares schema names.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["KeypointSchema", "COCO17", "COCO_WHOLEBODY", "WHOLEBODY_PARTS", "get_schema"]
+__all__ = [
+    "KeypointSchema",
+    "SchemaPart",
+    "COCO17",
+    "COCO_WHOLEBODY",
+    "WHOLEBODY_PARTS",
+    "get_schema",
+    "schema_for_keypoints",
+]
+
+
+class SchemaPart(NamedTuple):
+    """A contiguous run of keypoints ``start:stop`` written to its own COCO field.
+
+    Attributes:
+        name: part name (``"body"``, ``"foot"``, ...).
+        start, stop: keypoint index range (``stop`` exclusive).
+        coco_field: the COCO annotation / result field holding the part's flat ``[x, y, v] * n`` list.
+    """
+
+    name: str
+    start: int
+    stop: int
+    coco_field: str
 
 
 @dataclass(frozen=True)
@@ -30,6 +63,11 @@ class KeypointSchema:
         head: indices of the keypoints on the head (one person has one head:
             the video stream's duplicate suppression, see
             :func:`posekit.posenms.head_nms`); empty to disable that rule.
+        parts: how COCO files split the keypoints over several fields, in
+            keypoint order, covering ``0..K`` without gaps (COCO-WholeBody's
+            five parts); empty: one ``keypoints`` field holds all ``K``.
+        fine: indices of the keypoints drawn small (:func:`posekit.draw.draw_poses`:
+            face landmarks and hands); empty: all are drawn at body size.
     """
 
     name: str
@@ -40,6 +78,8 @@ class KeypointSchema:
     colors: tuple[tuple[int, int, int], ...] = field(default=())
     upper_body: tuple[int, ...] = field(default=())
     head: tuple[int, ...] = field(default=())
+    parts: tuple[SchemaPart, ...] = field(default=())
+    fine: tuple[int, ...] = field(default=())
 
     def __post_init__(self) -> None:
         k = len(self.keypoints)
@@ -48,11 +88,21 @@ class KeypointSchema:
         for a, b in (*self.flip_pairs, *self.skeleton):
             if not (0 <= a < k and 0 <= b < k):
                 raise ValueError(f"schema {self.name!r}: index pair ({a}, {b}) out of range 0..{k - 1}")
-        for name, indices in (("upper_body", self.upper_body), ("head", self.head)):
+        for name, indices in (("upper_body", self.upper_body), ("head", self.head), ("fine", self.fine)):
             if any(not 0 <= i < k for i in indices):
                 raise ValueError(f"schema {self.name!r}: {name} index out of range 0..{k - 1}")
         if self.colors and len(self.colors) != len(self.skeleton):
             raise ValueError(f"schema {self.name!r}: {len(self.colors)} colours for {len(self.skeleton)} limbs")
+        if self.parts:
+            bounds = [0] + [p.stop for p in self.parts]
+            if [p.start for p in self.parts] != bounds[:-1] or bounds[-1] != k or any(
+                p.stop <= p.start for p in self.parts
+            ):
+                raise ValueError(f"schema {self.name!r}: parts must cover keypoints 0..{k} in order without gaps")
+            for what, values in (("names", [p.name for p in self.parts]),
+                                 ("fields", [p.coco_field for p in self.parts])):
+                if len(set(values)) != len(values):
+                    raise ValueError(f"schema {self.name!r}: part {what} repeat: {values}")
 
     @property
     def num_keypoints(self) -> int:
@@ -68,6 +118,56 @@ class KeypointSchema:
     def sigmas_array(self) -> np.ndarray:
         """OKS sigmas as a float64 array ``(K,)``."""
         return np.asarray(self.sigmas, dtype=np.float64)
+
+    @property
+    def coco_fields(self) -> tuple[str, ...]:
+        """The COCO fields of the keypoints, in keypoint order: the parts' fields, or ``("keypoints",)``."""
+        return tuple(p.coco_field for p in self.parts) or ("keypoints",)
+
+    def part(self, name: str) -> SchemaPart:
+        """The part called ``name``."""
+        for p in self.parts:
+            if p.name == name:
+                return p
+        raise KeyError(f"schema {self.name!r} has no part {name!r}; it has {[p.name for p in self.parts]}")
+
+    def fine_mask(self) -> np.ndarray:
+        """``(K,)`` bool: the keypoints drawn small (:attr:`fine`)."""
+        mask = np.zeros(self.num_keypoints, dtype=bool)
+        mask[list(self.fine)] = True
+        return mask
+
+    def split_coco(self, flat: Sequence[Any]) -> dict[str, list]:
+        """A flat ``[x, y, v] * K`` list -> ``{coco_field: flat part list}`` in keypoint order.
+
+        The one place that slices keypoints into COCO part fields (:meth:`posekit.structures.Poses.to_coco`,
+        :func:`posekit.evaluation.split_wholebody_result`). Without parts: ``{"keypoints": list(flat)}``.
+
+        Raises:
+            ValueError: ``flat`` does not hold ``3 K`` numbers.
+        """
+        if len(flat) != 3 * self.num_keypoints:
+            raise ValueError(f"schema {self.name!r}: {len(flat)} numbers for {self.num_keypoints} (x, y, v) triples")
+        if not self.parts:
+            return {"keypoints": list(flat)}
+        return {p.coco_field: list(flat[3 * p.start : 3 * p.stop]) for p in self.parts}
+
+    def join_coco(self, item: Mapping[str, Any]) -> list:
+        """The inverse of :meth:`split_coco`: the flat ``[x, y, v] * K`` list of an annotation / result.
+
+        An item whose ``keypoints`` already hold all ``3 K`` numbers is read as it is; otherwise its part fields
+        are concatenated in order.
+
+        Raises:
+            ValueError: a part field is missing.
+        """
+        flat = item.get("keypoints")
+        if flat is not None and len(flat) == 3 * self.num_keypoints:
+            return list(flat)
+        missing = [name for name in self.coco_fields if name not in item]
+        if missing:
+            raise ValueError(f"schema {self.name!r}: annotation lacks {missing}")
+        return [v for name in self.coco_fields for v in item[name]]
 
     def index(self, name: str) -> int:
         """Index of the keypoint called ``name``."""
@@ -175,11 +275,22 @@ COCO_WHOLEBODY = KeypointSchema(
     ),
     upper_body=(*COCO17.upper_body, *range(23, 133)),
     head=(*COCO17.head, *range(23, 91)),
+    # The COCO-WholeBody annotation / result fields (xtcocotools, MMPose's CocoWholeBodyMetric).
+    parts=(
+        SchemaPart("body", 0, 17, "keypoints"),
+        SchemaPart("foot", 17, 23, "foot_kpts"),
+        SchemaPart("face", 23, 91, "face_kpts"),
+        SchemaPart("lefthand", 91, 112, "lefthand_kpts"),
+        SchemaPart("righthand", 112, 133, "righthand_kpts"),
+    ),
+    # Face landmarks and both hands draw small.
+    fine=tuple(range(23, 133)),
 )
 
 #: Where each part of a COCO-WholeBody keypoint vector lies: ``part -> (start, stop)``, in the order of the
-#: annotation fields ``keypoints``, ``foot_kpts``, ``face_kpts``, ``lefthand_kpts``, ``righthand_kpts``.
-WHOLEBODY_PARTS = {"body": (0, 17), "foot": (17, 23), "face": (23, 91), "lefthand": (91, 112), "righthand": (112, 133)}
+#: annotation fields ``keypoints``, ``foot_kpts``, ``face_kpts``, ``lefthand_kpts``, ``righthand_kpts``
+#: (:attr:`COCO_WHOLEBODY.parts <KeypointSchema.parts>` as a dict).
+WHOLEBODY_PARTS = {p.name: (p.start, p.stop) for p in COCO_WHOLEBODY.parts}
 
 _SCHEMAS = {COCO17.name: COCO17, COCO_WHOLEBODY.name: COCO_WHOLEBODY}
 
@@ -190,3 +301,17 @@ def get_schema(name: str) -> KeypointSchema:
         return _SCHEMAS[name]
     except KeyError:
         raise KeyError(f"unknown keypoint schema {name!r}; choices: {sorted(_SCHEMAS)}") from None
+
+
+def schema_for_keypoints(num_keypoints: int) -> KeypointSchema:
+    """The known schema with ``num_keypoints`` keypoints, for a file that says only ``K`` (17: COCO-17,
+    133: COCO-WholeBody).
+
+    Raises:
+        KeyError: no known schema has ``num_keypoints`` keypoints.
+    """
+    matches = [s for s in _SCHEMAS.values() if s.num_keypoints == int(num_keypoints)]
+    if len(matches) != 1:
+        known = sorted({s.num_keypoints for s in _SCHEMAS.values()})
+        raise KeyError(f"no keypoint schema with {num_keypoints} keypoints; posekit knows the layouts of {known}")
+    return matches[0]

@@ -17,8 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from posekit.evaluation.coco import WHOLEBODY_FIELDS
-from posekit.schema import COCO17, COCO_WHOLEBODY, WHOLEBODY_PARTS, KeypointSchema, get_schema
+from posekit.schema import COCO17, KeypointSchema, get_schema
 
 __all__ = ["Poses", "OPENPOSE_COCO18_FROM_COCO17", "OPENPOSE_FACE_POINTS"]
 
@@ -110,35 +109,37 @@ class Poses:
 
     # ------------------------------------------------------------------ output
 
-    def to_coco(self, image_id: int, category_id: int = 1, decimals: int = 2) -> list[dict]:
+    def to_coco(self, image_id: int, category_id: int = 1, decimals: int = 2, *, flat: bool = False) -> list[dict]:
         """COCO keypoint results: ``[{"image_id", "category_id", "keypoints": [x, y, s]*K, "score"}]``.
 
         The one COCO results writer of posekit (``posekit predict``, training
-        validation / ``posekit val``, the benchmarks). The third value of each
-        keypoint is its score (as HRNet writes it). Keypoint coordinates and
-        scores are rounded to ``decimals`` (2: 0.01 px is far below any OKS
-        scale), the pose score to 5 decimals. No ``bbox`` is written: COCO's
-        loader would then take the result's area from the detector box instead
-        of the keypoint extent (HRNet and AlphaPose write none either).
+        validation / ``posekit val``, the benchmarks, the service). The third
+        value of each keypoint is its score (as HRNet writes it). Keypoint
+        coordinates and scores are rounded to ``decimals`` (2: 0.01 px is far
+        below any OKS scale), the pose score to 5 decimals. No ``bbox`` is
+        written: COCO's loader would then take the result's area from the
+        detector box instead of the keypoint extent (HRNet and AlphaPose write
+        none either).
 
-        Whole-body poses (schema :data:`~posekit.schema.COCO_WHOLEBODY`) are
-        written as COCO-WholeBody results, as MMPose writes them and
+        A schema with :attr:`~posekit.schema.KeypointSchema.parts` (COCO-WholeBody)
+        writes each part to its own field, as MMPose writes them and
         :func:`posekit.evaluation.evaluate_wholebody` reads them: ``keypoints``
         holds the 17 body keypoints, ``foot_kpts`` (6), ``face_kpts`` (68),
         ``lefthand_kpts`` and ``righthand_kpts`` (21 each) the rest, all flat
-        ``[x, y, score]`` lists (:data:`posekit.evaluation.WHOLEBODY_FIELDS`).
+        ``[x, y, score]`` lists (:meth:`~posekit.schema.KeypointSchema.split_coco`).
+
+        Args:
+            image_id, category_id: the COCO ids written.
+            decimals: rounding of coordinates and keypoint scores.
+            flat: write all ``K`` keypoints to ``keypoints`` whatever the schema's parts
+                (the same numbers, e.g. for ``evaluate_keypoints`` with ``K`` sigmas).
         """
-        wholebody = self.schema.name == COCO_WHOLEBODY.name
         out = []
         for i in range(len(self)):
             kp = np.concatenate([self.keypoints[i], self.keypoint_scores[i, :, None]], axis=1)
+            values = _flat(kp, decimals)
             item: dict[str, Any] = {"image_id": int(image_id), "category_id": int(category_id)}
-            if wholebody:
-                for part, name in WHOLEBODY_FIELDS.items():
-                    lo, hi = WHOLEBODY_PARTS[part]
-                    item[name] = _flat(kp[lo:hi], decimals)
-            else:
-                item["keypoints"] = _flat(kp, decimals)
+            item.update({"keypoints": values} if flat else self.schema.split_coco(values))
             item["score"] = round(float(self.scores[i]), 5)
             if self.track_ids[i] >= 0:
                 item["track_id"] = int(self.track_ids[i])
@@ -170,22 +171,26 @@ class Poses:
 
         The keypoints are in OpenPose's COCO-18 order (:data:`OPENPOSE_COCO18_FROM_COCO17`);
         the neck is the midpoint of the shoulders with their mean score, as AlphaPose's
-        ``--format cmu`` writes it. Needs the COCO-17 or the COCO-WholeBody schema.
+        ``--format cmu`` writes it. Needs a schema whose first 17 keypoints are COCO-17's
+        (COCO-17, COCO-WholeBody).
 
-        Whole-body poses keep that 18-point body (COCO-18 has no foot points, so
-        the six foot keypoints are not written) and also fill
-        ``face_keypoints_2d`` with OpenPose's 70 face points: the 68 landmarks
-        (the same order in both layouts) then the two pupils, which
-        COCO-WholeBody does not have and are written as ``0, 0, 0``; and
-        ``hand_left_keypoints_2d`` / ``hand_right_keypoints_2d`` with 21 points
-        each (wrist, then four joints per finger from thumb to pinky: the same
-        order in both layouts). For COCO-17 poses these three lists are empty.
+        A schema with ``face``, ``lefthand`` and ``righthand`` parts (COCO-WholeBody)
+        keeps that 18-point body (COCO-18 has no foot points, so the six foot
+        keypoints are not written) and also fills ``face_keypoints_2d`` with
+        OpenPose's 70 face points: the 68 landmarks (the same order in both
+        layouts) then the two pupils, which COCO-WholeBody does not have and are
+        written as ``0, 0, 0``; and ``hand_left_keypoints_2d`` /
+        ``hand_right_keypoints_2d`` with 21 points each (wrist, then four joints
+        per finger from thumb to pinky: the same order in both layouts). Without
+        those parts (COCO-17) these three lists are empty.
         """
-        wholebody = self.schema.name == COCO_WHOLEBODY.name
-        if self.schema.name != COCO17.name and not wholebody:
+        if self.schema.keypoints[: COCO17.num_keypoints] != COCO17.keypoints:
             raise ValueError(
-                f"the OpenPose format needs COCO-17 or COCO-WholeBody keypoints, not {self.schema.name!r}"
+                f"the OpenPose format needs the COCO-17 body keypoints first (COCO-17 or COCO-WholeBody), "
+                f"not {self.schema.name!r}"
             )
+        part_names = {p.name for p in self.schema.parts}
+        face_and_hands = {"face", "lefthand", "righthand"} <= part_names
         people = []
         ls, rs = COCO17.index("left_shoulder"), COCO17.index("right_shoulder")
         order = list(OPENPOSE_COCO18_FROM_COCO17)
@@ -199,14 +204,16 @@ class Poses:
                 "pose_keypoints_2d": _flat(kp, decimals),
                 "face_keypoints_2d": [], "hand_left_keypoints_2d": [], "hand_right_keypoints_2d": [],
             }
-            if wholebody:
-                xys = np.concatenate([xy, sc[:, None]], axis=1)  # (133, 3)
-                lo, hi = WHOLEBODY_PARTS["face"]
+            if face_and_hands:
+                xys = np.concatenate([xy, sc[:, None]], axis=1)  # (K, 3)
+                face_part = self.schema.part("face")
+                lo, hi = face_part.start, face_part.stop
                 face = np.zeros((OPENPOSE_FACE_POINTS, 3))
                 face[: hi - lo] = xys[lo:hi]
                 person["face_keypoints_2d"] = _flat(face, decimals)
                 for key, part in (("hand_left_keypoints_2d", "lefthand"), ("hand_right_keypoints_2d", "righthand")):
-                    lo, hi = WHOLEBODY_PARTS[part]
+                    hand = self.schema.part(part)
+                    lo, hi = hand.start, hand.stop
                     person[key] = _flat(xys[lo:hi], decimals)
             people.append(person)
         return {"version": 1.3, "people": people}

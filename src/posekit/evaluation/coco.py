@@ -70,7 +70,7 @@ from typing import Any
 import numpy as np
 
 from posekit.evaluation.oks import compute_oks
-from posekit.schema import COCO17, COCO_WHOLEBODY, WHOLEBODY_PARTS
+from posekit.schema import COCO17, COCO_WHOLEBODY
 
 __all__ = [
     "STAT_NAMES",
@@ -103,12 +103,10 @@ AREA_RANGES: tuple[tuple[str, tuple[float, float]], ...] = (
     ("large", (96.0**2, 1e10)),
 )
 
-#: COCO-WholeBody annotation / result field of each part (:data:`posekit.schema.WHOLEBODY_PARTS`), in the
-#: order the 133 keypoints concatenate them: ``keypoints`` is the 17-keypoint body.
-WHOLEBODY_FIELDS: Mapping[str, str] = MappingProxyType({
-    "body": "keypoints", "foot": "foot_kpts", "face": "face_kpts",
-    "lefthand": "lefthand_kpts", "righthand": "righthand_kpts",
-})
+#: COCO-WholeBody annotation / result field of each part (:attr:`posekit.schema.COCO_WHOLEBODY.parts
+#: <posekit.schema.KeypointSchema.parts>`), in the order the 133 keypoints concatenate them: ``keypoints`` is the
+#: 17-keypoint body.
+WHOLEBODY_FIELDS: Mapping[str, str] = MappingProxyType({p.name: p.coco_field for p in COCO_WHOLEBODY.parts})
 
 #: The parts :func:`evaluate_wholebody` scores, in MMPose's order: the five parts, then all 133 keypoints.
 WHOLEBODY_EVAL_PARTS: tuple[str, ...] = (*WHOLEBODY_FIELDS, "wholebody")
@@ -586,8 +584,8 @@ def _resolve_sigmas(
         all_sigmas = COCO_WHOLEBODY.sigmas_array()
         if part == "wholebody":
             return all_sigmas
-        lo, hi = WHOLEBODY_PARTS[part]
-        return all_sigmas[lo:hi]
+        p = COCO_WHOLEBODY.part(part)
+        return all_sigmas[p.start : p.stop]
     for cat in gt.get("categories", []):
         names = cat.get("keypoints")
         if cat.get("id") in cat_ids and names is not None and len(names) != COCO17.num_keypoints:
@@ -611,9 +609,7 @@ def split_wholebody_result(result: Mapping[str, Any]) -> dict[str, Any]:
     flat = result.get("keypoints")
     if "foot_kpts" in result or flat is None or len(flat) != 3 * COCO_WHOLEBODY.num_keypoints:
         return out
-    for part, field in WHOLEBODY_FIELDS.items():
-        lo, hi = WHOLEBODY_PARTS[part]
-        out[field] = list(flat[3 * lo : 3 * hi])
+    out.update(COCO_WHOLEBODY.split_coco(flat))
     return out
 
 
