@@ -326,3 +326,18 @@ def test_mmpose_meta_with_numpy_arrays_loads_safely(tmp_path: Path) -> None:
     torch.save({"state_dict": state, "meta": {"x": np.array([object()], dtype=object)}}, unsafe)
     with pytest.raises(CheckpointError, match="object.pth"):
         read_state_dict(unsafe)
+
+
+@pytest.mark.parametrize("variant", ["mmpose1", "mmpose0_keypoint_head"])
+def test_training_starts_from_an_mmpose_hrnet_file(tmp_path: Path, small_state, variant: str) -> None:
+    """``model.init_checkpoint`` (and ``"pretrained"``, MMPose's HRNet file when the official one is absent) goes
+    through the same key conversion as :func:`load_checkpoint`: every tensor of an MMPose-layout HRNet is used."""
+    from posekit.models.checkpoint import read_model_state
+    from posekit.train.modeling import load_partial_weights
+
+    path = _mmpose_file(tmp_path / "td-hm_hrnet.pth", _hrnet_as_mmpose(small_state), variant)
+    model = create_model(NAME, **SMALL)
+    state, source = read_model_state(model, path)
+    assert list(state) == list(small_state) and "MMPose" in source and "td-hm_hrnet.pth" in source
+    assert load_partial_weights(model, str(path)) == len(small_state)
+    _same(model, small_state)

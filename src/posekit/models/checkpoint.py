@@ -42,6 +42,7 @@ __all__ = [
     "extract_state_dict",
     "read_state_dict",
     "convert_mmpose_state",
+    "read_model_state",
     "load_checkpoint",
 ]
 
@@ -205,15 +206,20 @@ def _match(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> 
     return filled
 
 
-def load_checkpoint(
+def read_model_state(
     model: nn.Module,
     checkpoint: str | Path | Mapping[str, torch.Tensor],
     sha256: str | None = None,
-) -> nn.Module:
-    """Load ``checkpoint`` (a file path or a state_dict) into ``model`` strictly.
+) -> "tuple[OrderedDict[str, torch.Tensor], str]":
+    """The state_dict of ``checkpoint`` (a file path or a state_dict) under ``model``'s key names.
 
-    Returns ``model`` (in place). Raises :class:`CheckpointError` with the file
-    name and the first missing / unexpected keys and shape mismatches.
+    Reads the file safely (:func:`read_state_dict`) or unwraps the dict (:func:`extract_state_dict`) and
+    converts an MMPose layout (:func:`convert_mmpose_state`); nothing is checked against the model's keys or
+    shapes. :func:`load_checkpoint` and training's partial initialisation
+    (:func:`posekit.train.modeling.load_partial_weights`) both read checkpoints through here.
+
+    Returns:
+        ``(state, source)``: the state and a label for messages (the file name, with the converted layout).
     """
     if isinstance(checkpoint, Mapping):
         source = "state_dict"
@@ -225,6 +231,20 @@ def load_checkpoint(
     if layout is not None:
         logger.debug("%s: converted the %s layout (%d entries)", source, layout, len(state))
         source = f"{source} ({layout} layout)"
+    return state, source
+
+
+def load_checkpoint(
+    model: nn.Module,
+    checkpoint: str | Path | Mapping[str, torch.Tensor],
+    sha256: str | None = None,
+) -> nn.Module:
+    """Load ``checkpoint`` (a file path or a state_dict) into ``model`` strictly (:func:`read_model_state`).
+
+    Returns ``model`` (in place). Raises :class:`CheckpointError` with the file
+    name and the first missing / unexpected keys and shape mismatches.
+    """
+    state, source = read_model_state(model, checkpoint, sha256)
     state = _match(model, state, source)
     model.load_state_dict(state, strict=True)
     logger.info("loaded %d tensors from %s into %s", len(state), source, type(model).__name__)

@@ -79,12 +79,16 @@ def load_partial_weights(net: "nn.Module", checkpoint: str) -> int:
     """Copy every tensor of ``checkpoint`` whose name and shape match ``net`` (HRNet's
     ImageNet initialisation: ``load_state_dict(..., strict=False)``).
 
+    The file is read as :func:`~posekit.models.checkpoint.load_checkpoint` reads it
+    (:func:`~posekit.models.checkpoint.read_model_state`): wrappers unwrapped and MMPose's
+    ``backbone.`` / ``head.`` / ``keypoint_head.`` keys converted to the network's names.
+
     Returns:
         the number of tensors copied; raises :class:`ConfigError` when none match.
     """
-    from posekit.models.checkpoint import read_state_dict
+    from posekit.models.checkpoint import read_model_state
 
-    state = read_state_dict(checkpoint)
+    state, source = read_model_state(net, checkpoint)
     own = net.state_dict()
     usable = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
     if not usable:
@@ -93,7 +97,7 @@ def load_partial_weights(net: "nn.Module", checkpoint: str) -> int:
     skipped = len(state) - len(usable)
     log.info(
         "initialised %d of %d tensors from %s (%d checkpoint tensors unused)",
-        len(usable), len(own), checkpoint, skipped,
+        len(usable), len(own), source, skipped,
     )
     return len(usable)
 
