@@ -328,6 +328,38 @@ def test_estimator_device_on_this_machine():
         PoseEstimator.from_preset("fast", device="cuda")
 
 
+def test_one_worker_by_default_where_the_networks_run_on_an_accelerator(providers, monkeypatch):
+    """``posekit predict`` and ``posekit serve`` share one rule (``default_workers``): ``--workers`` unset is one
+    worker of all the cores where the networks will run on an accelerator -- not with ``--runtime openvino``,
+    whose ``auto`` is the CPU -- else one single-threaded worker per CPU."""
+    from posekit.cli import build_parser
+    from posekit.cli import serve as serve_cli
+    from posekit.cli.predict import _plan, default_workers
+    from posekit.engine import available_cpus
+
+    parser = build_parser()
+    providers(GPU_BUILD)
+    assert default_workers(parser.parse_args(["predict", "x.jpg"])) == 1
+    assert default_workers(parser.parse_args(["predict", "x.jpg", "--device", "cuda:0"])) == 1
+    assert default_workers(parser.parse_args(["predict", "x.jpg", "--workers", "3"])) == 3
+    assert default_workers(parser.parse_args(["predict", "x.jpg", "--runtime", "openvino"])) is None
+    assert default_workers(parser.parse_args(["predict", "x.jpg", "--device", "cpu"])) is None
+    args = parser.parse_args(["predict", "x.jpg"])
+    plan = _plan(args)
+    assert (plan.workers, plan.threads) == (args.workers, args.threads) == (1, available_cpus())
+    providers(CPU_ONLY)
+    assert default_workers(parser.parse_args(["predict", "x.jpg"])) is None
+    # serve: the same rule, before its settings are made
+    pytest.importorskip("fastapi")
+    providers(GPU_BUILD)
+    seen = {}
+    monkeypatch.setattr("posekit.serve.server.run", lambda settings, factory, **kw: seen.update(settings=settings))
+    assert serve_cli.run(parser.parse_args(["serve"])) == 0
+    assert seen["settings"].workers == 1 and seen["settings"].threads == available_cpus()
+    assert serve_cli.run(parser.parse_args(["serve", "--runtime", "openvino"])) == 0
+    assert seen["settings"].workers == available_cpus()
+
+
 @pytest.mark.slow
 def test_predict_device_options(tmp_path, caplog):
     """``--device cpu`` gives the default run's results byte for byte; ``auto`` logs and records the CPU here;

@@ -110,7 +110,9 @@ class BatchPlan:
 
 def uses_batched_plan(estimator: Any) -> bool:
     """True if :meth:`~posekit.pipeline.PoseEstimator.predict_files` runs this plan for ``estimator``:
-    its networks run on an accelerator (its ``device``)."""
+    its networks run on an accelerator (its ``device``). The one test of it: ``predict_files``,
+    :attr:`PoseEstimator.replicable <posekit.pipeline.PoseEstimator.replicable>` (no replicas on an
+    accelerator), :func:`device_report` and the batch engine's figures all ask here."""
     device = getattr(estimator, "device", None)
     return isinstance(device, Device) and device.accelerator
 

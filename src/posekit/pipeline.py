@@ -24,6 +24,7 @@ from typing import Any, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
+from posekit.batching import batched_results, uses_batched_plan
 from posekit.detect.budget import CropBudget, select_boxes
 from posekit.detect.onnx_detectors import DetectorConfig
 from posekit.engine import EnginePlan, ReplicaPool, plan_engine
@@ -234,19 +235,25 @@ class PoseEstimator:
 
     @property
     def replicable(self) -> bool:
-        """True if :meth:`replicate` builds new sessions (the models were given by name or path,
-        not as ready objects, which may not be safe to run from two threads)."""
+        """True if the engine (:mod:`posekit.engine`: ``predict_files``, the video stream) may run replicas of
+        this estimator (:meth:`replicate`): the models were given by name or path, not as ready objects (which
+        may not be safe to run from two threads), and they run on the CPU -- on an accelerator
+        (:func:`posekit.batching.uses_batched_plan`) each replica would hold its own copy of the networks in
+        device memory, so one estimator owns the device and batches across images instead."""
         def built(x: Any) -> bool:
             return x is None or isinstance(x, (str, os.PathLike))
 
-        return built(self._init_args["detector"]) and built(self._init_args["pose_model"])
+        return (built(self._init_args["detector"]) and built(self._init_args["pose_model"])
+                and not uses_batched_plan(self))
 
     def replicate(self, num_threads: int | None) -> "PoseEstimator":
         """An estimator with the same models and settings and sessions of its own, with
         ``num_threads`` intra-op threads (for :mod:`posekit.engine`). Same results: a session's
         outputs do not depend on its thread count."""
         if not self.replicable:
-            raise ValueError("this estimator's detector or pose model was given as an object; it cannot be replicated")
+            why = (f"its networks run on {self.device}" if uses_batched_plan(self)
+                   else "its detector or pose model was given as an object")
+            raise ValueError(f"this estimator cannot be replicated: {why}")
         return PoseEstimator(**self._init_args, num_threads=num_threads)
 
     @classmethod
@@ -370,9 +377,7 @@ class PoseEstimator:
                 :func:`posekit.engine.plan_engine`).
             threads: intra-op threads of each replica's sessions.
         """
-        if self.device.accelerator:  # batches across images on this estimator's sessions (posekit.batching)
-            from posekit.batching import batched_results
-
+        if uses_batched_plan(self):  # batches across images on this estimator's sessions (posekit.batching)
             read = lambda path: _read(path, ignore_orientation)  # noqa: E731
             yield from (FileResult(*r) for r in batched_results(self, paths, read=read, one_image=_file_result))
             return

@@ -244,6 +244,32 @@ def test_pipelined_stream_equals_the_serial_loop(detect_every: int) -> None:
     assert engine_est.timer.counts["detect"] == serial_est.timer.counts["detect"]
 
 
+def test_an_estimator_on_an_accelerator_streams_without_replicas() -> None:
+    """``PoseEstimator(device="cuda").stream(...)`` with several workers: no replicas (each would hold its own
+    copy of the networks on the device); the serial loop, the same poses. The device is forced on an estimator
+    whose sessions stay on the CPU."""
+    from posekit.pipeline import PoseEstimator
+    from posekit.runtime import Device
+
+    video = testdata.VTEST_VIDEO
+    est = PoseEstimator.from_preset("fast", num_threads=1, device="cpu")
+    assert est.replicable
+    expected = list(stream_poses(est, video, max_frames=3, workers=1))
+    est.device = Device("cuda")
+    assert not est.replicable
+    with pytest.raises(ValueError, match="networks run on cuda"):
+        est.replicate(1)
+
+    def no_replicas(*args, **kwargs):
+        raise AssertionError("replicas built for an estimator on an accelerator")
+
+    est.replicas = no_replicas
+    got = list(stream_poses(est, video, max_frames=3, workers=2, threads=1))
+    assert [i for i, _, _ in got] == [0, 1, 2]
+    for (_, _, a), (_, _, b) in zip(expected, got):
+        assert np.array_equal(a.keypoints, b.keypoints) and np.array_equal(a.track_ids, b.track_ids)
+
+
 def test_detection_schedule() -> None:
     from posekit.video.stream import DetectionSchedule
 

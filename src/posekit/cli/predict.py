@@ -10,7 +10,7 @@ from posekit.cli.video import add_video_arguments, is_video_source, run_video_fr
 from posekit.presets import DEFAULT_PRESET, PRESETS, get_preset
 
 __all__ = ["register", "run", "add_model_arguments", "estimator_kwargs", "estimator_from_args", "check_device",
-           "device_is_accelerator"]
+           "device_is_accelerator", "default_workers"]
 
 log = logging.getLogger("posekit.predict")
 
@@ -205,9 +205,7 @@ def _plan(args: argparse.Namespace):
     works beside them at the same thread count (the propagated frames of a video)."""
     from posekit.engine import plan_engine
 
-    if args.workers is None and device_is_accelerator(args.device):
-        args.workers = 1  # one estimator owns the device; the accelerator plan batches across images (posekit.batching)
-    plan = plan_engine(args.workers, args.threads)
+    plan = plan_engine(default_workers(args), args.threads)
     args.workers, args.threads = plan.workers, plan.threads
     return plan
 
@@ -241,14 +239,31 @@ def _device(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def device_is_accelerator(device: str) -> bool:
-    """Whether ``--device`` resolves to an accelerator here (``auto``: one that ONNX Runtime offers)."""
-    from posekit.runtime import Device, resolve_device
+def device_is_accelerator(device: str, runtime: str = "auto") -> bool:
+    """Whether ``--device`` resolves to an accelerator here for ``--runtime``: ``auto`` is one that the runtime's
+    sessions would take (ONNX Runtime's providers, :func:`posekit.runtime.resolve_device`; none for OpenVINO;
+    for PyTorch networks also a CUDA GPU that torch sees, :func:`posekit.runtime.torch_device`)."""
+    from posekit.factory import session_backend
+    from posekit.runtime import Device, resolve_device, torch_device
 
+    if device != "auto":
+        return Device.parse(device).accelerator
     try:
-        return resolve_device(device).accelerator if device == "auto" else Device.parse(device).accelerator
-    except ImportError:  # no onnxruntime to ask: the error comes when the networks load
+        if resolve_device(device, session_backend(runtime)).accelerator:
+            return True
+        return runtime == "torch" and torch_device(device) != "cpu"
+    except ImportError:  # no onnxruntime (or torch) to ask: the error comes when the networks load
         return False
+
+
+def default_workers(args: argparse.Namespace) -> int | None:
+    """``--workers`` as given; unset, 1 where the networks will run on an accelerator (:func:`device_is_accelerator`:
+    one estimator owns the device and batches across images, :mod:`posekit.batching`), else ``None`` (the engine's
+    default, :func:`posekit.engine.plan_engine`: one single-threaded worker per CPU). The rule of ``posekit predict``
+    and ``posekit serve``; the library's estimator makes the same choice (``PoseEstimator.replicable``)."""
+    if args.workers is None and device_is_accelerator(args.device, args.runtime):
+        return 1
+    return args.workers
 
 
 def _run_video(args: argparse.Namespace, source: str, out: Path) -> int:

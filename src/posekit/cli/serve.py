@@ -91,13 +91,12 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         log.error("posekit serve needs the 'serve' extra: pip install 'posekit[serve]' (%s)", exc)
         return 2
-    from posekit.cli.predict import check_device, device_is_accelerator, estimator_from_args
+    from posekit.cli.predict import check_device, default_workers, estimator_from_args
     from posekit.serve.server import run as serve
 
-    if args.workers is None and device_is_accelerator(args.device):
-        args.workers = 1  # one estimator owns the device (each worker would hold its own copy of the networks)
     try:
         check_device(args)
+        args.workers = default_workers(args)  # one estimator owns an accelerator (each worker holds its networks)
         settings = settings_from_args(args)
     except (ValueError, ImportError) as exc:  # ImportError: a device that is not available (names what to install)
         log.error("%s", exc)

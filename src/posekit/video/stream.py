@@ -344,7 +344,10 @@ def stream_frames(
     needs the images and ``processor``'s counters) both run this loop.
 
     With more than one worker (:func:`posekit.engine.plan_engine`) and an
-    estimator that can be replicated, the loop is pipelined: the detection
+    estimator that can be replicated (:attr:`PoseEstimator.replicable
+    <posekit.pipeline.PoseEstimator.replicable>`: models built from names or paths,
+    running on the CPU -- one on an accelerator runs the serial loop, its one
+    copy of the networks owning the device), the loop is pipelined: the detection
     frames of the schedule (detector + pose network, which need nothing from
     earlier frames) run ahead on replicas of the estimator while this thread
     propagates the poses of the frames in between and tracks every frame in
