@@ -351,3 +351,44 @@ def test_crowd_preset_downloads_rtmo_and_runs_one_stage(sdk_mirror, user_cache, 
     kp = np.asarray(results[0]["keypoints"]).reshape(17, 3)
     h, w = 640, 480  # the skier photo; MMPose's centred warp at scale 1 for a 480x640 image
     np.testing.assert_allclose(kp[:, :2], _CROP_KEYPOINTS + [220, 180] - [(640 - w) / 2, (640 - h) / 2], atol=0.01)
+
+
+# ----------------------------------------------------------------------------- posekit models: looks, never fetches
+
+
+def _listing(capsys) -> dict[str, str]:
+    """``posekit models``'s row of every catalogue entry, by name."""
+    from posekit.cli import main
+
+    assert main(["models"]) == 0
+    return {line.split()[0]: line for line in capsys.readouterr().out.splitlines()
+            if line and line.split()[0] in catalog.CATALOG}
+
+
+def test_models_listing_never_downloads_a_corrupt_cached_file(contract_catalog, user_cache, monkeypatch, capsys):
+    """A cached file that fails its check is reported ``corrupt``: not fetched again (that is for the next real
+    use), and no crash when it cannot be fetched (offline)."""
+    bad = user_cache / catalog.get("yolox_nano").file.name
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not a model")
+    with _Server(contract_catalog) as server:
+        monkeypatch.setenv("POSEKIT_MODELS_URL", server.url)
+        row = _listing(capsys)["yolox_nano"]
+        assert " corrupt " in row and " cache " in row
+        assert server.requests == [] and bad.read_bytes() == b"not a model"
+    monkeypatch.setenv("POSEKIT_OFFLINE", "1")
+    assert " corrupt " in _listing(capsys)["yolox_nano"]
+    with pytest.raises(catalog.ModelFileCorrupt):
+        catalog.check(catalog.get("yolox_nano").file, "cache", bad)
+
+
+def test_models_listing_never_pins(user_cache, capsys):
+    """Listing a cached ``pinned`` file that has no pin yet checks nothing and writes no pin."""
+    file = catalog.get("rtmpose_m_256x192_onnx").file
+    path = user_cache / file.name
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"some onnx file")
+    row = _listing(capsys)["rtmpose_m_256x192_onnx"]
+    assert " present " in row and " cache " in row
+    assert not catalog.pin_path(path).exists()
+    assert catalog.check(file, "cache", path) == "none" and not catalog.pin_path(path).exists()

@@ -92,6 +92,7 @@ __all__ = [
     "ORIGINS",
     "file_sha256",
     "model_file_path",
+    "check",
     "fetch",
     "fetch_first",
     "downloadable",
@@ -809,20 +810,42 @@ def _check_digest(actual: str, file: ModelFile, pinned: str | None) -> str | Non
     return None
 
 
-def _verify(path: Path, file: ModelFile, label: str, hint: str, *, pin: bool = False) -> None:
-    """Check ``path`` against ``file``'s integrity rule; ``pin`` pins an unpinned ``pinned`` file (cache only)."""
-    if file.integrity == "none":
-        return
+def _check(file: ModelFile, origin: str, path: Path, label: str, hint: str) -> str:
+    """:func:`check` with the message's ``label`` and ``hint`` given."""
+    if origin == "package":
+        if file.sha256 is None:
+            return "none"
+        _verify_packaged(path, file, label)
+        return "sha256"
     pinned = _read_pin(path) if file.integrity == "pinned" else None
-    if file.integrity == "pinned" and pinned is None:
-        if pin:
-            _write_pin(path, file_sha256(path), file.url)
-            log.info("pinned %s (no published sha256; later uses must match this file)", path)
-        return
+    if file.integrity == "none" or (file.integrity == "pinned" and pinned is None):
+        return "none"
     actual = file_sha256(path)
     expected = _check_digest(actual, file, pinned)
     if expected is not None:
         raise ModelFileCorrupt(f"model {label!r} at {str(path)!r} is corrupt (sha256 {actual}, {expected}): {hint}")
+    return file.integrity
+
+
+def check(file: ModelFile, origin: str, path: Path, *, label: str | None = None) -> str:
+    """Verify a present file, without side effects: nothing is downloaded, replaced or pinned.
+
+    Args:
+        file: the catalogue's file.
+        origin: where :func:`locate` found it (``"models dir"``, ``"package"`` or ``"cache"``).
+        path: the file :func:`locate` found.
+        label: model name for messages.
+
+    Returns:
+        the rule that was applied: ``file.integrity``, or ``"none"`` when nothing applies (a ``pinned`` file with
+        no ``<file>.pin.json`` beside it, a package file without a sha256, ``none`` files).
+
+    Raises:
+        ModelFileCorrupt: the file fails its check.
+    """
+    label = label or file.name
+    directory = path.parents[len(Path(file.name).parts) - 1]  # path is directory / file.name
+    return _check(file, origin, path, label, _describe(file, directory))
 
 
 def _verify_packaged(path: Path, file: ModelFile, label: str) -> None:
@@ -869,20 +892,20 @@ def fetch(
     directory = managed or default_models_dir()
     hint = _describe(file, directory)
     origin, path = locate(file, models_dir)
-    if origin == "models dir":
+    if origin in ("models dir", "package"):
         if verify:
-            _verify(path, file, label, hint)
-        return path
-    if origin == "package":
-        if verify and file.sha256 is not None:
-            _verify_packaged(path, file, label)
+            _check(file, origin, path, label, hint)
         return path
     if origin == "cache":  # a corrupt cached file is fetched again below
         try:
-            _verify(path, file, label, hint, pin=True)
-            return path
+            applied = _check(file, origin, path, label, hint)
         except ModelFileCorrupt:
             log.warning("cached %s does not pass its check; downloading it again", path)
+        else:
+            if file.integrity == "pinned" and applied == "none":  # cached before pins were written
+                _write_pin(path, file_sha256(path), file.url)
+                log.info("pinned %s (no published sha256; later uses must match this file)", path)
+            return path
     if managed is not None:
         raise ModelFileMissing(
             f"model {label!r} not found: {hint}. Put the file there, or point --models-dir / POSEKIT_MODELS at "

@@ -22,7 +22,7 @@ def register(subparsers) -> None:
 def _status(entry, models_dir, verify: bool) -> tuple[str, str, object]:
     """``(status, where, file)``: status ``present`` / ``corrupt`` / ``downloads`` / ``missing``, where the file
     was found (``models dir`` / ``package`` / ``cache`` / ``missing``) and which of the entry's files it is.
-    Never downloads."""
+    Never downloads, replaces or pins a file (:func:`posekit.catalog.check`)."""
     from posekit import catalog
 
     for file in entry.files:
@@ -31,7 +31,7 @@ def _status(entry, models_dir, verify: bool) -> tuple[str, str, object]:
             continue
         if verify:
             try:
-                catalog.fetch(file, models_dir, verify=True, label=entry.name)
+                catalog.check(file, where, path, label=entry.name)
             except catalog.ModelFileCorrupt:
                 return "corrupt", where, file
         return "present", where, file
