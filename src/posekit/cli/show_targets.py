@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config, overrides)
         spec, schema = resolve_spec(cfg.model, cfg.data)
-        records = load_coco_persons(args.dataset, args.images, spec.num_keypoints)
+        records = load_coco_persons(args.dataset, args.images, spec.num_keypoints, schema=schema)
         if not records:
             raise ValueError(f"{args.dataset}: no person with labelled keypoints")
         dataset = KeypointDataset(

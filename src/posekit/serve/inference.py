@@ -19,7 +19,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from posekit.evaluation.coco import WHOLEBODY_FIELDS
 from posekit.io import ImageReadError, decode_image
 from posekit.serve.errors import ApiError
 from posekit.structures import Poses
@@ -123,9 +122,8 @@ def pose_payload(result: ImageResult, timing_ms: dict[str, float]) -> dict[str, 
     """
     poses = result.poses
     people = []
-    for i, entry in enumerate(poses.to_coco(0)):
-        # COCO-WholeBody entries split the keypoints over five fields; join them back in schema order.
-        flat = [v for name in WHOLEBODY_FIELDS.values() for v in entry.get(name, ())]
+    for i, entry in enumerate(poses.to_coco(0, flat=True)):
+        flat = entry["keypoints"]  # all K keypoints in schema order, whatever COCO fields the schema writes
         people.append({
             "box": [round(float(v), 2) for v in poses.boxes[i]],
             "score": entry["score"],

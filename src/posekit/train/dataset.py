@@ -109,11 +109,24 @@ def _clip_box(box: np.ndarray, width: int | None, height: int | None) -> np.ndar
     return geometry.clip_boxes(box[None], (int(height), int(width)))[0]
 
 
+def _annotation_keypoints(ann: Mapping[str, Any], num_keypoints: int, schema: KeypointSchema | None) -> list:
+    """The flat ``[x, y, v] * K`` list of an annotation: ``keypoints``, or the schema's part fields joined."""
+    flat = ann.get("keypoints") or []
+    if (
+        schema is not None and schema.parts and schema.num_keypoints == num_keypoints
+        and len(flat) != 3 * num_keypoints and any(f in ann for f in schema.coco_fields if f != "keypoints")
+    ):
+        return schema.join_coco(ann)
+    return list(flat)
+
+
 def load_coco_persons(
     annotations: Mapping[str, Any] | str | os.PathLike[str],
     images_dir: str | os.PathLike[str],
     num_keypoints: int = 17,
     min_keypoints: int = 1,
+    *,
+    schema: KeypointSchema | None = None,
 ) -> list[PersonRecord]:
     """One record per non-crowd person annotation with ``>= min_keypoints`` labelled keypoints.
 
@@ -122,6 +135,12 @@ def load_coco_persons(
         images_dir: folder holding the ``file_name`` of each image.
         num_keypoints: ``K`` of the annotations.
         min_keypoints: minimum labelled keypoints (1, as HRNet).
+        schema: the keypoint layout; when it has COCO
+            :attr:`~posekit.schema.KeypointSchema.parts` (COCO-WholeBody), an
+            annotation that carries the parts in their own fields (``keypoints``
+            the 17 body points, ``foot_kpts``, ``face_kpts``, ...) is read as their
+            concatenation (:meth:`~posekit.schema.KeypointSchema.join_coco`);
+            all ``K`` in ``keypoints`` is read as it is.
 
     Returns:
         records in annotation order (boxes clipped to the image; empty boxes skipped).
@@ -133,7 +152,7 @@ def load_coco_persons(
     for ann in gt.get("annotations", []):
         if int(ann.get("category_id", 1)) not in person_ids or ann.get("iscrowd", 0):
             continue
-        raw = np.asarray(ann.get("keypoints") or [], dtype=np.float64)
+        raw = np.asarray(_annotation_keypoints(ann, num_keypoints, schema), dtype=np.float64)
         if raw.size != 3 * num_keypoints:
             if raw.size:
                 raise ValueError(

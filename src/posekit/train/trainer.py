@@ -190,7 +190,7 @@ class Trainer:
         self, spec: PoseModelSpec, schema: KeypointSchema
     ) -> tuple[DataLoader, EpochSampler, torch.Generator, int]:
         cfg, ctx = self.cfg, self.ctx
-        records = load_coco_persons(cfg.data.train_json, cfg.data.train_images, spec.num_keypoints)
+        records = load_coco_persons(cfg.data.train_json, cfg.data.train_images, spec.num_keypoints, schema=schema)
         if not records:
             raise ValueError(f"{cfg.data.train_json}: no person with labelled keypoints")
         dataset = KeypointDataset(
@@ -225,7 +225,9 @@ class Trainer:
             )
         return loader, sampler, generator, batches
 
-    def _validation_data(self, num_keypoints: int) -> tuple[dict[str, Any] | None, list[PersonRecord]]:
+    def _validation_data(
+        self, num_keypoints: int, schema: KeypointSchema
+    ) -> tuple[dict[str, Any] | None, list[PersonRecord]]:
         cfg = self.cfg
         if cfg.val.interval <= 0:
             return None, []
@@ -235,7 +237,7 @@ class Trainer:
                 cfg.val.detections, gt, cfg.data.val_images, cfg.val.det_score_threshold, num_keypoints
             )
         else:
-            records = load_coco_persons(gt, cfg.data.val_images, num_keypoints)
+            records = load_coco_persons(gt, cfg.data.val_images, num_keypoints, schema=schema)
         check_images_exist(records)
         return gt, records
 
@@ -262,7 +264,7 @@ class Trainer:
             log.info("%s: %d parameters, input %dx%d, on %s", cfg.model.name,
                      sum(p.numel() for p in model.parameters()), *spec.input_size, ctx.device)
         loader, sampler, generator, batches = self._train_loader(spec, schema)
-        val_gt, val_records = self._validation_data(spec.num_keypoints)
+        val_gt, val_records = self._validation_data(spec.num_keypoints, schema)
         optimizer = self._optimizer(model.parameters())
         scheduler = torch.optim.lr_scheduler.MultiStepLR(
             optimizer, milestones=list(cfg.optim.lr_steps), gamma=cfg.optim.lr_factor

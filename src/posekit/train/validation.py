@@ -10,9 +10,13 @@ quarter-pixel shift by default), mapping back through the crop's affine map,
 rescoring ``score = box_score * mean(keypoint scores > in_vis_threshold)``,
 OKS-NMS per image at ``oks_nms_threshold`` (areas: :func:`posekit.pose.topdown.nms_areas`),
 COCO results from :meth:`posekit.structures.Poses.to_coco`, and COCO keypoint
-AP from :func:`posekit.evaluation.evaluate_keypoints`. So ``posekit val`` on
-ground-truth boxes and :meth:`posekit.pipeline.PoseEstimator.estimate` on the
-same boxes write the same results.
+AP (:func:`evaluate_results`): :func:`posekit.evaluation.evaluate_keypoints`
+with the schema's sigmas, or for a schema with COCO part fields
+(COCO-WholeBody) :func:`posekit.evaluation.evaluate_wholebody`, whose
+``wholebody`` numbers (all 133 keypoints, xtcocotools' ``keypoints_wholebody``)
+are the ones MMPose's ``CocoWholeBodyMetric`` reports as its AP. So ``posekit
+val`` on ground-truth boxes and :meth:`posekit.pipeline.PoseEstimator.estimate`
+on the same boxes write the same results.
 """
 
 from __future__ import annotations
@@ -27,15 +31,21 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from posekit.evaluation import evaluate_keypoints, load_coco_json
+from posekit.evaluation import (
+    evaluate_keypoints,
+    evaluate_wholebody,
+    format_stats,
+    load_coco_json,
+    split_wholebody_result,
+)
 from posekit.pose import topdown
 from posekit.pose.torch_model import pack_outputs
-from posekit.schema import KeypointSchema
+from posekit.schema import COCO_WHOLEBODY, KeypointSchema
 from posekit.spec import PoseModelSpec
 from posekit.train.dataset import PersonCropDataset, PersonRecord, person_category_ids
 from posekit.train.distributed import DistContext, all_gather_objects, broadcast_object
 
-__all__ = ["Predictions", "predict_crops", "build_results", "validate"]
+__all__ = ["Predictions", "predict_crops", "build_results", "evaluate_results", "validate"]
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +146,8 @@ def build_results(
     appearance in ``predictions``.
 
     Returns:
-        ``[{"image_id", "category_id", "keypoints": [x, y, s] * K, "score"}, ...]``.
+        ``[{"image_id", "category_id", "keypoints": [x, y, s] * K, "score"}, ...]`` (COCO-WholeBody: the five
+        part fields, see :meth:`~posekit.structures.Poses.to_coco`).
     """
     if len(predictions.indices) == 0:
         return []
@@ -159,6 +170,36 @@ def build_results(
     return results
 
 
+def evaluate_results(
+    gt: Mapping[str, Any], results: Sequence[Mapping[str, Any]], schema: KeypointSchema
+) -> dict[str, float]:
+    """The 10 COCO keypoint stats of validation results (``AP``, ``AP50``, ... ``ARl``).
+
+    A schema without COCO part fields (COCO-17): :func:`posekit.evaluation.evaluate_keypoints` with the
+    schema's sigmas. COCO-WholeBody (a schema with :attr:`~posekit.schema.KeypointSchema.parts`): the
+    ``wholebody`` stats of :func:`posekit.evaluation.evaluate_wholebody` (xtcocotools' ``keypoints_wholebody``
+    over all 133 keypoints, what MMPose's ``CocoWholeBodyMetric`` reports as AP); every part's stats are
+    logged. Ground-truth annotations may hold the parts in their own fields or all 133 triples in
+    ``keypoints`` (split here, :func:`posekit.evaluation.split_wholebody_result`).
+
+    Args:
+        gt: COCO ground truth (dict).
+        results: from :func:`build_results`.
+        schema: the model's keypoint layout.
+
+    Raises:
+        ValueError: a schema with parts other than COCO-WholeBody's (the only part layout evaluated).
+    """
+    if not schema.parts:
+        return dict(evaluate_keypoints(gt, results, sigmas=schema.sigmas_array()))
+    if schema.parts != COCO_WHOLEBODY.parts or schema.sigmas != COCO_WHOLEBODY.sigmas:
+        raise ValueError(f"schema {schema.name!r}: only COCO-WholeBody's parts and sigmas are evaluated by part")
+    gt = {**gt, "annotations": [split_wholebody_result(a) for a in gt.get("annotations", [])]}
+    per_part = evaluate_wholebody(gt, results)
+    log.info("validation by part:\n%s", format_stats(per_part))
+    return dict(per_part["wholebody"])
+
+
 def validate(
     model: nn.Module,
     records: Sequence[PersonRecord],
@@ -176,7 +217,7 @@ def validate(
     autocast_dtype: torch.dtype | None = None,
     ignore_exif: bool = True,
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """COCO keypoint AP of ``model`` on ``records`` (GT boxes or detections).
+    """COCO keypoint AP of ``model`` on ``records`` (GT boxes or detections), by :func:`evaluate_results`.
 
     With several processes each predicts its share of the crops; rank 0
     evaluates and every rank returns the same numbers. Images are read in
@@ -210,6 +251,6 @@ def validate(
             records, merged, spec, schema, category_id=category,
             in_vis_threshold=in_vis_threshold, oks_nms_threshold=oks_nms_threshold,
         )
-        stats = dict(evaluate_keypoints(gt, results, sigmas=schema.sigmas_array()))
+        stats = evaluate_results(gt, results, schema)
     stats = broadcast_object(ctx, stats)
     return stats, results
