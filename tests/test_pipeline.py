@@ -229,6 +229,31 @@ def test_timer_has_every_stage(hrnet_est):
     assert "network" in hrnet_est.timer.summary()
 
 
+def test_estimate_ends_in_the_one_top_down_tail():
+    """``estimate`` is crop -> network -> :meth:`PoseEstimator.tail`, which is ``topdown.poses_from_outputs`` (the
+    tail validation and the accelerator plan share) with the estimator's config, its stages timed once each."""
+    from posekit.pose import topdown
+    from posekit.pose.crop import crop_people
+
+    image = read_image(testdata.PERSON_IMAGE)
+    boxes = np.concatenate([testdata.PERSON_BOX, testdata.PERSON_BOX + 3.0]).astype(np.float64)
+    scores = np.array([0.9, 0.6])
+    tinypose = build_pose_model("pp_tinypose_128x96", num_threads=1)
+    est = PoseEstimator(_no_detections, tinypose, pose_nms="oks", flip_test=True)
+    poses = est.estimate(image, boxes, scores)
+    assert {s: est.timer.counts[s] for s in ("decode", "map_back", "pose_nms")} == {
+        "decode": 1, "map_back": 1, "pose_nms": 1}
+    crops, matrices = crop_people(image, boxes, est.spec)
+    outputs, flipped = est._run_network(crops)
+    assert flipped is not None
+    expected = topdown.poses_from_outputs(outputs, matrices, boxes, scores, est.spec, est.schema, flipped=flipped,
+                                          config=est.tail_config)
+    for got in (poses, est.tail(outputs, matrices, boxes, scores, flipped=flipped)):
+        assert np.array_equal(got.keypoints, expected.keypoints) and np.array_equal(got.scores, expected.scores)
+        assert np.array_equal(got.keypoint_scores, expected.keypoint_scores)
+    assert est.timer.counts["pose_nms"] == 2
+
+
 # ----------------------------------------------------------------------------- model files
 
 

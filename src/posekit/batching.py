@@ -32,7 +32,8 @@ sets the device memory (activations grow with the pixels of a call).
 
 Results are the CPU plan's, image by image, on the same sessions: an image's detector
 outputs and a crop's pose outputs do not depend on the others in their batch, and the
-tail is the same functions :meth:`~posekit.pipeline.PoseEstimator.estimate` chains
+tail is the estimator's own (:meth:`~posekit.pipeline.PoseEstimator.tail`, which
+:meth:`~posekit.pipeline.PoseEstimator.estimate` ends with: :func:`posekit.pose.topdown.poses_from_outputs`)
 (checked on the CPU provider by ``tests/test_batching.py``). A file that cannot be read
 keeps its reason at its place; when a batched call fails, its group is redone image by
 image on the estimator's own path, so the failing image gets its error and the others
@@ -54,7 +55,6 @@ import numpy as np
 
 from posekit.detect.budget import select_boxes
 from posekit.engine import available_cpus
-from posekit.pose import topdown
 from posekit.pose.crop import crop_people
 from posekit.runtime import Device, stage_device, stages_device
 from posekit.structures import Poses
@@ -222,7 +222,6 @@ def _back(estimator: Any, front: _Front, one_image: OneImage) -> Iterator[tuple]
             yield from _one_by_one(estimator, front.items, one_image)
             return
     offsets = dict(zip(with_crops, np.cumsum([0] + [len(front.crops[i]) for i in with_crops])))
-    config = estimator.tail_config
     for i, item in enumerate(front.items):
         if item.error is not None:
             yield one_image(estimator, item.path, None, item.error)
@@ -233,26 +232,13 @@ def _back(estimator: Any, front: _Front, one_image: OneImage) -> Iterator[tuple]
             continue
         start, end = offsets[i], offsets[i] + len(boxes)
         try:
-            poses = _tail(estimator, config, outputs[start:end], None if flipped is None else flipped[start:end],
-                          front.matrices[i], boxes, scores)
+            poses = estimator.tail(outputs[start:end], front.matrices[i], boxes, scores,
+                                   flipped=None if flipped is None else flipped[start:end])
         except Exception:  # this image alone, on the estimator's path (which records its error)
             yield one_image(estimator, item.path, item.image, None)
             continue
         estimator.crops_run += len(boxes)
         yield (item.path, item.image, poses, None)
-
-
-def _tail(estimator: Any, config: topdown.TopDownConfig, outputs: np.ndarray, flipped: np.ndarray | None,
-          matrices: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> Poses:
-    """One image's poses from its crops' outputs: the stages of :meth:`PoseEstimator.estimate`, timed alike."""
-    timer = estimator.timer
-    with timer("decode"):
-        decoded = topdown.decode_crops(outputs, config.codec(estimator.spec), flipped=flipped,
-                                       flip_index=estimator.schema.flip_index())
-    with timer("map_back"):
-        keypoints = decoded.to_image(matrices)
-    with timer("pose_nms"):
-        return topdown.suppress(boxes, scores, keypoints, decoded.scores, estimator.spec, estimator.schema, config)
 
 
 def _one_by_one(estimator: Any, items: Iterable[_Image], one_image: OneImage) -> Iterator[tuple]:

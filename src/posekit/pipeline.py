@@ -307,19 +307,29 @@ class PoseEstimator:
         box_scores = np.asarray(box_scores, np.float64).reshape(-1)
         if len(boxes) == 0:
             return Poses.empty(self.schema)
-        config = self.tail_config
         self.crops_run += len(boxes)
         with self.timer("crop"):
             crops, matrices = crop_people(image, boxes, self.spec)
         with self.timer("network"):
             outputs, flipped = self._run_network(crops)
-        with self.timer("decode"):
-            decoded = topdown.decode_crops(outputs, config.codec(self.spec), flipped=flipped,
-                                           flip_index=self.schema.flip_index())
-        with self.timer("map_back"):
-            keypoints = decoded.to_image(matrices)
-        with self.timer("pose_nms"):
-            return topdown.suppress(boxes, box_scores, keypoints, decoded.scores, self.spec, self.schema, config)
+        return self.tail(outputs, matrices, boxes, box_scores, flipped=flipped)
+
+    def tail(self, outputs: np.ndarray, matrices: np.ndarray, boxes: np.ndarray, box_scores: np.ndarray, *,
+             flipped: np.ndarray | None = None) -> Poses:
+        """One image's poses from its crops' network outputs: decode -> map back -> pose NMS
+        (:func:`posekit.pose.topdown.poses_from_outputs` with :attr:`tail_config`), each stage timed.
+        :meth:`estimate` and the accelerator plan (:mod:`posekit.batching`) end here.
+
+        Args:
+            outputs: the crops' outputs (:meth:`_run_network`), heatmaps ``(N, C, h, w)``, SimCC vectors or
+                keypoints ``(N, K, 3)``.
+            matrices: ``(N, 2, 3)`` image -> crop maps.
+            boxes: ``(N, 4)`` xyxy person boxes, float64.
+            box_scores: ``(N,)`` float64.
+            flipped: the mirrored crops' outputs (flip test), or ``None``.
+        """
+        return topdown.poses_from_outputs(outputs, matrices, boxes, box_scores, self.spec, self.schema,
+                                          flipped=flipped, config=self.tail_config, timer=self.timer)
 
     def __call__(self, image: np.ndarray | str | os.PathLike) -> Poses:
         """Poses of every person in a BGR image (or an image file)."""

@@ -63,8 +63,10 @@ floats, which only makes the file larger).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
+from typing import Any, Callable, ContextManager
 
 import numpy as np
 
@@ -201,6 +203,10 @@ def suppress(
                  scores[keep], schema=schema)
 
 
+def _untimed(stage: str) -> contextlib.nullcontext:
+    return contextlib.nullcontext()
+
+
 def poses_from_outputs(
     outputs: np.ndarray,
     matrices: np.ndarray,
@@ -211,8 +217,12 @@ def poses_from_outputs(
     *,
     flipped: np.ndarray | None = None,
     config: TopDownConfig = TopDownConfig(),
+    timer: Callable[[str], ContextManager[Any]] | None = None,
 ) -> Poses:
     """The whole tail for one image: decode -> map back -> rescore -> pose NMS.
+
+    The one chain of the tail's stages: :meth:`PoseEstimator.estimate <posekit.pipeline.PoseEstimator.estimate>`
+    and the accelerator plan (:mod:`posekit.batching`) both end here.
 
     Args:
         outputs: network outputs of the crops, heatmaps ``(N, C, h, w)`` or keypoints ``(N, K, 3)``.
@@ -223,8 +233,14 @@ def poses_from_outputs(
         schema: its keypoint layout.
         flipped: outputs of the mirrored crops (flip test), or ``None``.
         config: decoder, NMS method and thresholds.
+        timer: times the stages ``"decode"``, ``"map_back"`` and ``"pose_nms"`` (``timer(stage)`` is a context
+            manager, e.g. a :class:`posekit.timing.StageTimer`); ``None``: untimed.
     """
-    decoded = decode_crops(outputs, config.codec(spec), flipped=flipped,
-                           flip_index=None if flipped is None else schema.flip_index())
-    keypoints = decoded.to_image(matrices)
-    return suppress(boxes, box_scores, keypoints, decoded.scores, spec, schema, config)
+    timer = timer or _untimed
+    with timer("decode"):
+        decoded = decode_crops(outputs, config.codec(spec), flipped=flipped,
+                               flip_index=None if flipped is None else schema.flip_index())
+    with timer("map_back"):
+        keypoints = decoded.to_image(matrices)
+    with timer("pose_nms"):
+        return suppress(boxes, box_scores, keypoints, decoded.scores, spec, schema, config)
