@@ -392,3 +392,44 @@ def test_models_listing_never_pins(user_cache, capsys):
     assert " present " in row and " cache " in row
     assert not catalog.pin_path(path).exists()
     assert catalog.check(file, "cache", path) == "none" and not catalog.pin_path(path).exists()
+
+
+def test_offline_listings_say_downloads_cannot_happen_now(user_cache, monkeypatch, capsys):
+    """With ``POSEKIT_OFFLINE`` set, what would download is ``blocked`` (as ``predict`` refuses to fetch it), in
+    :func:`catalog.availability`, ``posekit models`` and ``posekit presets`` alike."""
+    from posekit.cli.presets import format_presets, preset_availability
+    from posekit.presets import PRESETS
+
+    monkeypatch.setenv("POSEKIT_OFFLINE", "1")
+    assert catalog.availability("yolox_nano") == "blocked"
+    assert catalog.availability("movenet_thunder") == "unavailable"
+    with pytest.raises(catalog.ModelFileMissing, match="POSEKIT_OFFLINE"):
+        catalog.model_file_path("yolox_nano")
+    states = {name: preset_availability(p) for name, p in PRESETS.items()}
+    assert states == {"fast": "offline", "balanced": "offline", "accurate": "offline", "movenet": "unavailable",
+                      "rtmpose-m": "blocked", "rtmpose-l": "blocked", "wholebody": "blocked", "crowd": "blocked"}
+    text = format_presets()
+    assert "cannot download now" in text and "POSEKIT_OFFLINE is set" in text and "downloads on first use" not in text
+    rows = _listing(capsys)
+    assert " blocked " in rows["yolox_nano"] and " missing " in rows["movenet_thunder"]
+    assert " present " in rows["picodet_s_320"]
+
+
+def test_alternatives_resolve_alike_everywhere(user_cache, monkeypatch, capsys):
+    """An entry with alternative files: the listing, :func:`catalog.availability` and :func:`catalog.fetch_first`
+    agree on the file (:func:`catalog.resolve`)."""
+    entry = catalog.get("hrnet_w32_256x192")
+    official, mmpose = entry.files
+    found = catalog.resolve(entry.files)
+    assert (found.state, found.file, found.origin, found.path) == ("downloads", mmpose, "missing", None)
+    path = user_cache / mmpose.name
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a checkpoint")
+    found = catalog.resolve(entry.files)
+    assert (found.state, found.file, found.origin, found.path) == ("present", mmpose, "cache", path)
+    assert catalog.availability(entry.name) == "present"
+    row = _listing(capsys)[entry.name]
+    assert " corrupt " in row and " cache " in row and mmpose.name in row and "sha256 prefix" in row
+    monkeypatch.setenv("POSEKIT_MODELS", str(user_cache.parent / "managed"))
+    found = catalog.resolve(entry.files)
+    assert (found.state, found.file) == ("unavailable", official)

@@ -96,6 +96,8 @@ __all__ = [
     "fetch",
     "fetch_first",
     "downloadable",
+    "Resolution",
+    "resolve",
     "availability",
     "AVAILABILITY",
     "pin_path",
@@ -929,13 +931,14 @@ def fetch_first(
     verify: bool = True,
     label: str | None = None,
 ) -> Path:
-    """The first of alternative ``files`` that is present (verified), else the first that downloads.
+    """The first of alternative ``files`` that is present (verified), else the first that downloads
+    (:func:`resolve` says which, without fetching).
 
     Raises the error of the first file when none can be had (the preferred file's message says the most).
     """
-    for file in files:
-        if locate(file, models_dir)[0] != "missing":
-            return fetch(file, models_dir, verify=verify, label=label)
+    resolution = resolve(files, models_dir)
+    if resolution.state == "present":
+        return fetch(resolution.file, models_dir, verify=verify, label=label)
     first: ModelFileError | None = None
     for file in files:
         try:
@@ -1015,22 +1018,54 @@ def _extract_member(archive: Path, member: str, out_dir: Path, label: str, url: 
         ) from exc
 
 
-#: What :func:`availability` says of a model.
-AVAILABILITY = ("present", "downloads", "unavailable")
+#: What :func:`resolve` / :func:`availability` say of a model, best first: ``"present"``: one of its files is in
+#: the models dir, the package or the cache; ``"downloads"``: none is, but one has a verified download (fetched on
+#: first use); ``"blocked"``: it would download, but ``POSEKIT_OFFLINE`` is set; ``"unavailable"``: you must
+#: provide a file (no verified download, or a models folder is set, which is never downloaded into).
+AVAILABILITY = ("present", "downloads", "blocked", "unavailable")
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Which of a model's files would be used and how it can be had (:func:`resolve`).
+
+    Attributes:
+        state: one of :data:`AVAILABILITY`.
+        file: the file :func:`fetch_first` uses: the first present, else the first with a verified download,
+            else the preferred one.
+        origin: where it is (:data:`ORIGINS`; ``"missing"`` unless present).
+        path: the present file, else ``None``.
+    """
+
+    state: str
+    file: ModelFile
+    origin: str
+    path: Path | None
+
+
+def resolve(
+    files: tuple[ModelFile, ...] | list[ModelFile], models_dir: str | os.PathLike | None = None
+) -> Resolution:
+    """Which of alternative ``files`` would be used, and whether it is here, would download, or cannot be had.
+
+    Looks only (:func:`locate`): nothing is verified, downloaded or pinned. :func:`fetch_first`,
+    :func:`availability`, ``posekit models`` and ``posekit presets`` all decide through here.
+    """
+    for file in files:
+        origin, path = locate(file, models_dir)
+        if path is not None:
+            return Resolution("present", file, origin, path)
+    if _managed_dir(models_dir) is None:
+        for file in files:
+            if downloadable(file):
+                return Resolution("blocked" if _offline() else "downloads", file, "missing", None)
+    return Resolution("unavailable", files[0], "missing", None)
 
 
 def availability(name: str, models_dir: str | os.PathLike | None = None) -> str:
-    """Whether catalogue entry ``name`` can run here, without verifying or downloading anything.
-
-    ``"present"``: one of its files is in the models dir, the package or the cache; ``"downloads"``: none is,
-    but one has a verified download (fetched on first use); ``"unavailable"``: you must provide a file.
-    """
-    files = get(name).files
-    if any(locate(f, models_dir)[0] != "missing" for f in files):
-        return "present"
-    if _managed_dir(models_dir) is None and any(downloadable(f) for f in files):
-        return "downloads"
-    return "unavailable"
+    """Whether catalogue entry ``name`` can run here (one of :data:`AVAILABILITY`), without verifying or
+    downloading anything (:func:`resolve`)."""
+    return resolve(get(name).files, models_dir).state
 
 
 def model_file_path(name: str, models_dir: str | os.PathLike | None = None, verify: bool = True) -> Path:

@@ -19,25 +19,26 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+#: ``posekit models``'s status of an entry that is not present, by :data:`posekit.catalog.AVAILABILITY` state.
+_ABSENT = {"downloads": "downloads", "blocked": "blocked", "unavailable": "missing"}
+
+
 def _status(entry, models_dir, verify: bool) -> tuple[str, str, object]:
-    """``(status, where, file)``: status ``present`` / ``corrupt`` / ``downloads`` / ``missing``, where the file
-    was found (``models dir`` / ``package`` / ``cache`` / ``missing``) and which of the entry's files it is.
-    Never downloads, replaces or pins a file (:func:`posekit.catalog.check`)."""
+    """``(status, where, file)``: status ``present`` / ``corrupt`` / ``downloads`` / ``blocked`` / ``missing``,
+    where the file was found (``models dir`` / ``package`` / ``cache`` / ``missing``) and which of the entry's
+    files it is (:func:`posekit.catalog.resolve`). Never downloads, replaces or pins a file
+    (:func:`posekit.catalog.check`)."""
     from posekit import catalog
 
-    for file in entry.files:
-        where, path = catalog.locate(file, models_dir)
-        if path is None:
-            continue
-        if verify:
-            try:
-                catalog.check(file, where, path, label=entry.name)
-            except catalog.ModelFileCorrupt:
-                return "corrupt", where, file
-        return "present", where, file
-    if catalog.availability(entry.name, models_dir) == "downloads":
-        return "downloads", "missing", next(f for f in entry.files if catalog.downloadable(f))
-    return "missing", "missing", entry.file
+    found = catalog.resolve(entry.files, models_dir)
+    if found.state != "present":
+        return _ABSENT[found.state], "missing", found.file
+    if verify:
+        try:
+            catalog.check(found.file, found.origin, found.path, label=entry.name)
+        except catalog.ModelFileCorrupt:
+            return "corrupt", found.origin, found.file
+    return "present", found.origin, found.file
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,14 +57,18 @@ def run(args: argparse.Namespace) -> int:
         print("  cache:      not used while a models dir is set")
     print(f"\n{'name':36s} {'task':10s} {'runtime':8s} {'status':9s} {'where':10s} {'verified by':13s} "
           f"{'licence':14s} file")
+    blocked = False
     for entry in catalog.list_entries():
         status, where, file = _status(entry, args.models_dir, verify=not args.no_verify)
+        blocked = blocked or status == "blocked"
         print(f"{entry.name:36s} {entry.task:10s} {entry.runtime:8s} {status:9s} {where:10s} {file.integrity:13s} "
               f"{entry.license[:14]:14s} {file.name}")
     print("\nstatus 'downloads': fetched into the cache on first use (POSEKIT_MODELS_URL sets a mirror; zips are")
     print("extracted). Verified by 'sha256': the published digest; 'sha256 prefix': the 8 hex digits of OpenMMLab's file")
     print("names; 'pinned': no digest is published, the first download's sha256 is recorded and later uses must match;")
     print("'none': files you provide, not verified and never downloaded.")
+    if blocked:
+        print("status 'blocked': it would download on first use, but cannot now: POSEKIT_OFFLINE is set.")
     print("runtime 'torch' networks need torch (pip install 'posekit[torch]') and their checkpoint (--checkpoint or")
     print("the download); they run through ONNX Runtime after an in-memory export unless --runtime torch.\n")
     from posekit.cli.presets import format_presets
