@@ -11,7 +11,8 @@ accelerator (:attr:`PoseEstimator.device <posekit.pipeline.PoseEstimator>`, from
 that actually run: :func:`posekit.runtime.stages_device`), ``predict_files`` runs
 :func:`batched_results` instead, on the estimator's own sessions::
 
-    decode threads  read + decode the files, ``decode_ahead`` images ahead (CPU)
+    decode threads  read + decode the files, ``decode_ahead`` images ahead (CPU; a
+                    :class:`~posekit.engine.ReplicaPool` of the reader, in order)
     front thread    a group of ``images_per_group`` images: the detector in one call
                     (graphs with a batch axis, :meth:`OnnxDetector.detect_batch
                     <posekit.detect.onnx_detectors.OnnxDetector.detect_batch>`; others image by
@@ -54,7 +55,7 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 import numpy as np
 
 from posekit.detect.budget import select_boxes
-from posekit.engine import available_cpus
+from posekit.engine import ReplicaPool, available_cpus
 from posekit.pose.crop import crop_people
 from posekit.runtime import Device, stage_device, stages_device
 from posekit.structures import Poses
@@ -246,22 +247,10 @@ def _one_by_one(estimator: Any, items: Iterable[_Image], one_image: OneImage) ->
         yield one_image(estimator, item.path, item.image, item.error)
 
 
-def _decoded(paths: Iterable[str | Path], read: Reader, pool: ThreadPoolExecutor, ahead: int) -> Iterator[_Image]:
-    """The files read and decoded on ``pool``, at most ``ahead`` submitted and not yet yielded, in order."""
-    pending: deque[tuple[Path, Future]] = deque()
-    try:
-        for p in paths:
-            path = Path(p)
-            pending.append((path, pool.submit(read, path)))
-            while len(pending) > ahead:
-                path, future = pending.popleft()
-                yield _Image(path, *future.result())
-        while pending:
-            path, future = pending.popleft()
-            yield _Image(path, *future.result())
-    finally:
-        for _, future in pending:
-            future.cancel()
+def _read_one(read: Reader, path: str | Path) -> _Image:
+    """One file read and decoded (a task of the decode threads)."""
+    path = Path(path)
+    return _Image(path, *read(path))
 
 
 def _groups(items: Iterator[_Image], size: int) -> Iterator[list[_Image]]:
@@ -286,11 +275,12 @@ def batched_results(estimator: Any, paths: Iterable[str | Path], *, read: Reader
         one_image: the estimator's one-image path (``posekit.pipeline._file_result``).
         plan: group size, read-ahead and decode threads.
     """
-    pool = ThreadPoolExecutor(max_workers=plan.threads, thread_name_prefix="posekit-decode")
+    # the files read and decoded on plan.threads threads, in order, plan.ahead ahead of the front thread
+    decoders = ReplicaPool([read] * plan.threads, max_in_flight=plan.ahead + 1, name="posekit-decode")
+    decoded = decoders.map(_read_one, paths)
     crop_pool = ThreadPoolExecutor(max_workers=plan.threads, thread_name_prefix="posekit-crop")
     front_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posekit-front")
     pending: deque[Future] = deque()
-    decoded = _decoded(paths, read, pool, plan.ahead)
     try:
         if getattr(estimator, "one_stage", False) or getattr(estimator, "detector", None) is None:
             yield from _one_by_one(estimator, decoded, one_image)
@@ -307,4 +297,4 @@ def batched_results(estimator: Any, paths: Iterable[str | Path], *, read: Reader
         decoded.close()
         front_pool.shutdown(wait=True, cancel_futures=True)
         crop_pool.shutdown(wait=True, cancel_futures=True)
-        pool.shutdown(wait=True, cancel_futures=True)
+        decoders.close()
