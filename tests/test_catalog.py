@@ -356,11 +356,11 @@ def test_crowd_preset_downloads_rtmo_and_runs_one_stage(sdk_mirror, user_cache, 
 # ----------------------------------------------------------------------------- posekit models: looks, never fetches
 
 
-def _listing(capsys) -> dict[str, str]:
+def _listing(capsys, *args: str) -> dict[str, str]:
     """``posekit models``'s row of every catalogue entry, by name."""
     from posekit.cli import main
 
-    assert main(["models"]) == 0
+    assert main(["models", *args]) == 0
     return {line.split()[0]: line for line in capsys.readouterr().out.splitlines()
             if line and line.split()[0] in catalog.CATALOG}
 
@@ -433,3 +433,26 @@ def test_alternatives_resolve_alike_everywhere(user_cache, monkeypatch, capsys):
     monkeypatch.setenv("POSEKIT_MODELS", str(user_cache.parent / "managed"))
     found = catalog.resolve(entry.files)
     assert (found.state, found.file) == ("unavailable", official)
+
+
+def test_models_listing_says_which_check_applies(tmp_path, capsys):
+    """A ``pinned`` file in a models folder is checked only against a pin beside it: without one the listing says
+    nothing checks it (not ``pinned``); with one it is verified against it."""
+    file = catalog.get("rtmpose_m_256x192_onnx").file
+    path = tmp_path / file.name
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"some onnx file")
+    for args in ((), ("--no-verify",)):
+        row = _listing(capsys, "--models-dir", str(tmp_path), *args)["rtmpose_m_256x192_onnx"]
+        assert " present " in row and " models dir " in row and " none (no pin) " in row, row
+    assert catalog.integrity_of(file, "models dir", path) == "none" and catalog.check(file, "models dir", path) == "none"
+    catalog.pin_path(path).write_text(json.dumps({"sha256": "0" * 64}))
+    row = _listing(capsys, "--models-dir", str(tmp_path))["rtmpose_m_256x192_onnx"]
+    assert " corrupt " in row and " pinned " in row, row
+    catalog.pin_path(path).write_text(json.dumps({"sha256": sha256_file(path)}))
+    row = _listing(capsys, "--models-dir", str(tmp_path))["rtmpose_m_256x192_onnx"]
+    assert " present " in row and " pinned " in row, row
+    assert catalog.integrity_of(file, "models dir", path) == "pinned"
+    # what is not present is listed by how its download is checked; package files by their sha256
+    rows = _listing(capsys, "--models-dir", str(tmp_path))
+    assert " pinned " in rows["rtmpose_l_256x192_onnx"] and " sha256 " in rows["picodet_s_320"]

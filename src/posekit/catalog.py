@@ -39,7 +39,8 @@ How a file is verified (:attr:`ModelFile.integrity`, shown by ``posekit models``
 * ``pinned``: no digest is published (the mmdeploy zips' 8 hex digits are those of
   the ``.pth`` they were converted from): the sha256 of the first download is
   recorded beside it (``<file>.pin.json``) and every later use, or download,
-  must match it;
+  must match it; such a file in a models folder is checked only against a pin
+  you put beside it (``posekit models`` says ``none (no pin)`` otherwise);
 * ``none``: not verified, and never downloaded (files you provide yourself).
 
 Every verified file is checked when it is first used in a process; the digest is
@@ -93,6 +94,7 @@ __all__ = [
     "file_sha256",
     "model_file_path",
     "check",
+    "integrity_of",
     "fetch",
     "fetch_first",
     "downloadable",
@@ -812,21 +814,37 @@ def _check_digest(actual: str, file: ModelFile, pinned: str | None) -> str | Non
     return None
 
 
+def _rule(file: ModelFile, origin: str, path: Path) -> tuple[str, str | None]:
+    """:func:`integrity_of`, and the pinned sha256 of a ``pinned`` file that has a pin."""
+    if origin == "package":
+        return ("sha256" if file.sha256 is not None else "none"), None
+    if file.integrity == "pinned":
+        pinned = _read_pin(path)
+        return ("pinned" if pinned is not None else "none"), pinned
+    return file.integrity, None
+
+
+def integrity_of(file: ModelFile, origin: str, path: Path) -> str:
+    """How the present file ``path`` (found at ``origin`` by :func:`locate`) is checked: ``file.integrity``, except
+    ``"none"`` for a ``pinned`` file with no ``<file>.pin.json`` beside it (pins are written only for downloads into
+    the cache: a file in a models folder is checked only if you copied its pin there) and for a package file
+    without a sha256. Reads at most the pin; hashes nothing."""
+    return _rule(file, origin, path)[0]
+
+
 def _check(file: ModelFile, origin: str, path: Path, label: str, hint: str) -> str:
     """:func:`check` with the message's ``label`` and ``hint`` given."""
+    rule, pinned = _rule(file, origin, path)
+    if rule == "none":
+        return rule
     if origin == "package":
-        if file.sha256 is None:
-            return "none"
         _verify_packaged(path, file, label)
-        return "sha256"
-    pinned = _read_pin(path) if file.integrity == "pinned" else None
-    if file.integrity == "none" or (file.integrity == "pinned" and pinned is None):
-        return "none"
+        return rule
     actual = file_sha256(path)
     expected = _check_digest(actual, file, pinned)
     if expected is not None:
         raise ModelFileCorrupt(f"model {label!r} at {str(path)!r} is corrupt (sha256 {actual}, {expected}): {hint}")
-    return file.integrity
+    return rule
 
 
 def check(file: ModelFile, origin: str, path: Path, *, label: str | None = None) -> str:
@@ -839,8 +857,8 @@ def check(file: ModelFile, origin: str, path: Path, *, label: str | None = None)
         label: model name for messages.
 
     Returns:
-        the rule that was applied: ``file.integrity``, or ``"none"`` when nothing applies (a ``pinned`` file with
-        no ``<file>.pin.json`` beside it, a package file without a sha256, ``none`` files).
+        the rule that was applied (:func:`integrity_of`): ``file.integrity``, or ``"none"`` when nothing applies
+        (a ``pinned`` file with no ``<file>.pin.json`` beside it, a package file without a sha256, ``none`` files).
 
     Raises:
         ModelFileCorrupt: the file fails its check.

@@ -23,22 +23,26 @@ def register(subparsers) -> None:
 _ABSENT = {"downloads": "downloads", "blocked": "blocked", "unavailable": "missing"}
 
 
-def _status(entry, models_dir, verify: bool) -> tuple[str, str, object]:
-    """``(status, where, file)``: status ``present`` / ``corrupt`` / ``downloads`` / ``blocked`` / ``missing``,
-    where the file was found (``models dir`` / ``package`` / ``cache`` / ``missing``) and which of the entry's
-    files it is (:func:`posekit.catalog.resolve`). Never downloads, replaces or pins a file
-    (:func:`posekit.catalog.check`)."""
+def _status(entry, models_dir, verify: bool) -> tuple[str, str, object, str]:
+    """``(status, where, file, verified by)``: status ``present`` / ``corrupt`` / ``downloads`` / ``blocked`` /
+    ``missing``, where the file was found (``models dir`` / ``package`` / ``cache`` / ``missing``), which of the
+    entry's files it is (:func:`posekit.catalog.resolve`) and how it is checked: a present file by the rule that
+    applies where it is (``none (no pin)`` for a ``pinned`` file without its pin, :func:`posekit.catalog.integrity_of`),
+    a missing one by how its download is. Never downloads, replaces or pins a file (:func:`posekit.catalog.check`)."""
     from posekit import catalog
 
     found = catalog.resolve(entry.files, models_dir)
     if found.state != "present":
-        return _ABSENT[found.state], "missing", found.file
+        return _ABSENT[found.state], "missing", found.file, found.file.integrity
+    rule = catalog.integrity_of(found.file, found.origin, found.path)
+    if rule == "none" and found.file.integrity == "pinned":
+        rule = "none (no pin)"
     if verify:
         try:
             catalog.check(found.file, found.origin, found.path, label=entry.name)
         except catalog.ModelFileCorrupt:
-            return "corrupt", found.origin, found.file
-    return "present", found.origin, found.file
+            return "corrupt", found.origin, found.file, rule
+    return "present", found.origin, found.file, rule
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,16 +61,20 @@ def run(args: argparse.Namespace) -> int:
         print("  cache:      not used while a models dir is set")
     print(f"\n{'name':36s} {'task':10s} {'runtime':8s} {'status':9s} {'where':10s} {'verified by':13s} "
           f"{'licence':14s} file")
-    blocked = False
+    blocked = unpinned = False
     for entry in catalog.list_entries():
-        status, where, file = _status(entry, args.models_dir, verify=not args.no_verify)
+        status, where, file, verified_by = _status(entry, args.models_dir, verify=not args.no_verify)
         blocked = blocked or status == "blocked"
-        print(f"{entry.name:36s} {entry.task:10s} {entry.runtime:8s} {status:9s} {where:10s} {file.integrity:13s} "
+        unpinned = unpinned or verified_by == "none (no pin)"
+        print(f"{entry.name:36s} {entry.task:10s} {entry.runtime:8s} {status:9s} {where:10s} {verified_by:13s} "
               f"{entry.license[:14]:14s} {file.name}")
     print("\nstatus 'downloads': fetched into the cache on first use (POSEKIT_MODELS_URL sets a mirror; zips are")
     print("extracted). Verified by 'sha256': the published digest; 'sha256 prefix': the 8 hex digits of OpenMMLab's file")
     print("names; 'pinned': no digest is published, the first download's sha256 is recorded and later uses must match;")
     print("'none': files you provide, not verified and never downloaded.")
+    if unpinned:
+        print("'none (no pin)': a 'pinned' file without its <file>.pin.json beside it, so nothing checks it (pins are")
+        print("written for files in the cache, at their download or first use; copy the pin with a file you move).")
     if blocked:
         print("status 'blocked': it would download on first use, but cannot now: POSEKIT_OFFLINE is set.")
     print("runtime 'torch' networks need torch (pip install 'posekit[torch]') and their checkpoint (--checkpoint or")
