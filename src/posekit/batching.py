@@ -162,13 +162,6 @@ class _Front(NamedTuple):
     failure: BaseException | None = None
 
 
-def _charge(timer: StageTimer, stage: str, seconds: float, count: int) -> None:
-    """Add ``seconds`` and ``count`` calls to ``timer``'s ``stage`` (a batched call that served ``count`` images
-    counts as ``count``, so that per-image figures stay comparable with the CPU plan's)."""
-    timer.totals[stage] = timer.totals.get(stage, 0.0) + seconds
-    timer.counts[stage] = timer.counts.get(stage, 0) + count
-
-
 def _detect(detector: Any, images: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
     """The detector on several images: one call where it can (``detect_batch``), else one per image."""
     batch = getattr(detector, "detect_batch", None)
@@ -183,7 +176,7 @@ def _front(estimator: Any, items: list[_Image], pool: ThreadPoolExecutor) -> _Fr
         start = time.perf_counter()
         found = _detect(estimator.detector, [items[i].image for i in readable])
         selected = [select_boxes(b, s, estimator.crop_budget) for b, s in found]
-        _charge(timer, "detect", time.perf_counter() - start, len(readable))
+        timer.charge("detect", time.perf_counter() - start, len(readable))
         boxes: list = [None] * len(items)
         scores: list = [None] * len(items)
         for i, (b, s) in zip(readable, selected):
@@ -196,7 +189,7 @@ def _front(estimator: Any, items: list[_Image], pool: ThreadPoolExecutor) -> _Fr
         matrices: list = [None] * len(items)
         for i, future in cut:
             crops[i], matrices[i] = future.result()
-        _charge(timer, "crop", time.perf_counter() - start, len(cut))
+        timer.charge("crop", time.perf_counter() - start, len(cut))
         return _Front(items, boxes, scores, crops, matrices, timer)
     except Exception as exc:  # the group goes back to the one-image path, which names the failing image
         return _Front(items, None, None, None, None, timer, exc)
@@ -216,7 +209,7 @@ def _back(estimator: Any, front: _Front, one_image: OneImage) -> Iterator[tuple]
         try:
             start = time.perf_counter()
             outputs, flipped = estimator._run_network(np.concatenate([front.crops[i] for i in with_crops]))
-            _charge(estimator.timer, "network", time.perf_counter() - start, len(with_crops))
+            estimator.timer.charge("network", time.perf_counter() - start, len(with_crops))
         except Exception as exc:
             log.warning("a batched pose-network call failed (%s: %s); redoing its %d images one by one",
                         type(exc).__name__, exc, len(front.items))

@@ -29,14 +29,24 @@ class StageTimer:
         try:
             yield
         finally:
-            self.totals[stage] = self.totals.get(stage, 0.0) + time.perf_counter() - start
-            self.counts[stage] = self.counts.get(stage, 0) + 1
+            self.charge(stage, time.perf_counter() - start)
+
+    def charge(self, stage: str, seconds: float, count: int = 1) -> None:
+        """Add ``seconds`` and ``count`` calls to ``stage`` (e.g. one batched call that served ``count`` images
+        counts as ``count``, so that per-image figures stay comparable with one call per image).
+
+        >>> timer = StageTimer()
+        >>> timer.charge("network", 0.5, count=4)
+        >>> timer.counts, timer.mean_ms()
+        ({'network': 4}, {'network': 125.0})
+        """
+        self.totals[stage] = self.totals.get(stage, 0.0) + seconds
+        self.counts[stage] = self.counts.get(stage, 0) + count
 
     def add(self, other: "StageTimer") -> None:
         """Add ``other``'s seconds and counts to this timer's (e.g. a worker's timer into its owner's)."""
         for stage, seconds in other.totals.items():
-            self.totals[stage] = self.totals.get(stage, 0.0) + seconds
-            self.counts[stage] = self.counts.get(stage, 0) + other.counts.get(stage, 0)
+            self.charge(stage, seconds, other.counts.get(stage, 0))
 
     def reset(self) -> None:
         self.totals.clear()
