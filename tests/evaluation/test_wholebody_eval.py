@@ -29,7 +29,9 @@ from posekit.evaluation import (
     WHOLEBODY_EVAL_PARTS,
     WHOLEBODY_FIELDS,
     evaluate_keypoints,
+    evaluate_keypoints_detailed,
     evaluate_wholebody,
+    evaluate_wholebody_detailed,
     format_stats,
     is_wholebody,
     split_wholebody_result,
@@ -250,6 +252,29 @@ def test_matches_pycocotools_with_xtcocotools_rules(gt: dict[str, Any], seed: in
     for part in WHOLEBODY_EVAL_PARTS:
         ref = pycocotools_part(gt, results, part)
         np.testing.assert_allclose(as_array(ours[part]), ref, rtol=0, atol=TOL, err_msg=f"{part} seed {seed}")
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"max_dets": 2}, {"image_ids": "first_and_third"}])
+def test_all_parts_at_once_equal_one_part_at_a_time(gt: dict[str, Any], kwargs: dict[str, Any]) -> None:
+    """evaluate_wholebody_detailed reads, splits and groups once for its six parts: every array is the same as
+    evaluate_keypoints_detailed's for that part alone (which reads everything itself)."""
+    if kwargs.get("image_ids") == "first_and_third":
+        kwargs = {"image_ids": [gt["images"][0]["id"], gt["images"][2]["id"]]}
+    flat = [  # all 133 in ``keypoints``: both paths split them
+        {**{key: v for key, v in r.items() if key not in WHOLEBODY_FIELDS.values()},
+         "keypoints": [v for f in WHOLEBODY_FIELDS.values() for v in r[f]]}
+        for r in random_results(gt, 5)
+    ]
+    together = evaluate_wholebody_detailed(gt, copy.deepcopy(flat), **kwargs)
+    for part in WHOLEBODY_EVAL_PARTS:
+        alone = evaluate_keypoints_detailed(gt, copy.deepcopy(flat), part=part, **kwargs)
+        assert together[part].stats == alone.stats, part
+        np.testing.assert_array_equal(together[part].precision, alone.precision)
+        np.testing.assert_array_equal(together[part].recall, alone.recall)
+        assert together[part].per_image.keys() == alone.per_image.keys()
+        for key, image in alone.per_image.items():
+            np.testing.assert_array_equal(together[part].per_image[key].oks, image.oks)
+            np.testing.assert_array_equal(together[part].per_image[key].dt_ids, image.dt_ids)
 
 
 # ----------------------------------------------------------------------------- helpers and the command line

@@ -370,10 +370,10 @@ def _group_by_image_and_category(
 
 
 def _group_gts(
-    anns: Iterable[Mapping[str, Any]], image_ids: set[int], cat_ids: set[int], k: int,
-    protocol: _Protocol = _COCO_PROTOCOL,
+    grouped: Mapping[tuple[int, int], list[Mapping[str, Any]]], k: int, protocol: _Protocol = _COCO_PROTOCOL,
 ) -> dict[tuple[int, int], _GroundTruths]:
-    grouped = _group_by_image_and_category(anns, image_ids, cat_ids)
+    """Ground truths per ``(image_id, category_id)`` (from :func:`_group_by_image_and_category`), their
+    ``protocol.fields`` parsed into ``(G, k, 3)`` keypoints."""
     out: dict[tuple[int, int], _GroundTruths] = {}
     for key, items in grouped.items():
         kps = np.stack([
@@ -400,26 +400,30 @@ def _group_gts(
 
 
 def _group_dts(
-    anns: Iterable[Mapping[str, Any]], image_ids: set[int], cat_ids: set[int], k: int, max_dets: int,
+    grouped: Mapping[tuple[int, int], list[Mapping[str, Any]]], k: int, max_dets: int,
     protocol: _Protocol = _COCO_PROTOCOL,
 ) -> dict[tuple[int, int], _Detections]:
-    grouped = _group_by_image_and_category(anns, image_ids, cat_ids)
+    """Detections per ``(image_id, category_id)`` (from :func:`_group_by_image_and_category`): unscored
+    ones dropped if the protocol says so, sorted by score (stable) and cut to ``max_dets``. Each result's
+    keypoints are parsed at most once (all of them when unscored ones are dropped, else only the kept ones)."""
+    def parse(a: Mapping[str, Any]) -> np.ndarray:
+        return _evaluated_keypoints(a, protocol.fields, k, f"result {a['id']}")
+
     out: dict[tuple[int, int], _Detections] = {}
     for key, items in grouped.items():
+        kps: list[np.ndarray] | None = None  # parsed keypoints of ``items``, when the filter needed them all
         if protocol.drop_unscored:
-            items = [
-                a for a in items
-                if np.any(_evaluated_keypoints(a, protocol.fields, k, f"result {a['id']}")[:, 2] > 0)
-            ]
-            if not items:
+            parsed = [parse(a) for a in items]
+            scored = [i for i, kp in enumerate(parsed) if np.any(kp[:, 2] > 0)]
+            if not scored:
                 continue
+            items, kps = [items[i] for i in scored], [parsed[i] for i in scored]
         scores = np.array([a.get(protocol.score_key, a["score"]) for a in items], dtype=np.float64)
         order = np.argsort(-scores, kind="mergesort")[:max_dets]
-        kept = [items[i] for i in order]
         out[key] = _Detections(
-            ids=np.array([a["id"] for a in kept], dtype=np.int64),
-            keypoints=np.stack([_evaluated_keypoints(a, protocol.fields, k, f"result {a['id']}") for a in kept]),
-            areas=np.array([a["area"] for a in kept], dtype=np.float64),
+            ids=np.array([items[i]["id"] for i in order], dtype=np.int64),
+            keypoints=np.stack([kps[i] if kps is not None else parse(items[i]) for i in order]),
+            areas=np.array([items[i]["area"] for i in order], dtype=np.float64),
             scores=scores[order],
         )
     return out
@@ -641,51 +645,33 @@ def multi_person_image_ids(gt: Mapping[str, Any]) -> list[int]:
     return sorted(i for i, c in counts.items() if c > 1)
 
 
-def evaluate_keypoints_detailed(
-    gt: Mapping[str, Any] | str | os.PathLike[str],
-    results: Sequence[Mapping[str, Any]] | str | os.PathLike[str],
-    *,
-    sigmas: Sequence[float] | np.ndarray | None = None,
-    image_ids: Iterable[int] | None = None,
-    cat_ids: Iterable[int] | None = None,
-    max_dets: int = 20,
-    part: str | None = None,
-) -> KeypointEvaluation:
-    """Run COCO keypoint evaluation and return stats plus the intermediate arrays.
+@dataclass(frozen=True)
+class _Selection:
+    """The ground truth of one evaluation, read once and shared by all parts of a whole-body evaluation.
 
-    Args:
-        gt: COCO ground truth (dict or path to the JSON file) with ``images``,
-            ``annotations`` (``keypoints``, ``num_keypoints``, ``area``, ``bbox``,
-            ``iscrowd``) and ``categories``.
-        results: keypoint results (list of dicts or path to a JSON list); see
-            :func:`load_results`.
-        sigmas: per-keypoint OKS sigmas ``(K,)``; ``None`` means the COCO-17
-            sigmas of :data:`posekit.schema.COCO17` (an error if the ground
-            truth's categories declare another number of keypoints).
-        image_ids: evaluate only these images (default: all GT images). Results
-            on other GT images are dropped.
-        cat_ids: evaluate only these categories (default: all GT categories).
-        max_dets: detections kept per image and category (COCO: 20).
-        part: ``None`` for pycocotools' COCO keypoint evaluation of the
-            ``keypoints`` field; one of :data:`WHOLEBODY_EVAL_PARTS` for
-            xtcocotools' ``"keypoints_<part>"`` evaluation of COCO-WholeBody
-            ground truth and results (see the module notes; ``sigmas`` then
-            defaults to that part's :data:`posekit.schema.COCO_WHOLEBODY`
-            sigmas, and results may hold all 133 keypoints in ``keypoints``:
-            :func:`split_wholebody_result`).
-
-    Returns:
-        A :class:`KeypointEvaluation`.
-
-    Raises:
-        ValueError: when a result refers to an image that is not in the ground
-            truth, or on malformed input (a whole-body part field missing).
+    Attributes:
+        data: the ground-truth dict.
+        gt_images: every ground-truth image id (results must refer to these).
+        image_ids, cat_ids: the evaluated images and categories, sorted.
+        grouped: evaluated annotations by ``(image_id, category_id)``, in file order.
+        num_annotations: all annotations of the file.
     """
-    protocol = _COCO_PROTOCOL if part is None else _wholebody_protocol(part)
-    if part is not None:
-        results = [
-            split_wholebody_result(r) if isinstance(r, Mapping) else r for r in _read_results(results)
-        ]
+
+    data: dict[str, Any]
+    gt_images: list[Any]
+    image_ids: list[Any]
+    cat_ids: list[Any]
+    grouped: dict[tuple[int, int], list[Mapping[str, Any]]]
+    num_annotations: int
+
+
+def _select_gt(
+    gt: Mapping[str, Any] | str | os.PathLike[str],
+    image_ids: Iterable[int] | None,
+    cat_ids: Iterable[int] | None,
+    max_dets: int,
+) -> _Selection:
+    """Read the ground truth, pick the evaluated images and categories, group the annotations."""
     gt_data = load_coco_json(gt)
     gt_images = [img["id"] for img in gt_data.get("images", [])]
     gt_anns = gt_data.get("annotations", [])
@@ -703,17 +689,46 @@ def evaluate_keypoints_detailed(
             logger.warning("%d requested image id(s) are not in the ground truth, e.g. %s", len(absent), absent[:5])
     if max_dets < 1:
         raise ValueError(f"max_dets must be positive, got {max_dets}")
-    sig = _resolve_sigmas(sigmas, gt_data, cats, part)
-    k = sig.shape[0]
+    grouped = _group_by_image_and_category(gt_anns, set(imgs), set(cats))
+    return _Selection(gt_data, gt_images, imgs, cats, grouped, len(gt_anns))
 
-    dt_anns = load_results(results, gt_images)
-    img_set, cat_set = set(imgs), set(cats)
-    gts_by_key = _group_gts(gt_anns, img_set, cat_set, k, protocol)
-    dts_by_key = _group_dts(dt_anns, img_set, cat_set, k, max_dets, protocol)
+
+def _group_results(
+    results: Sequence[Mapping[str, Any]], selection: _Selection
+) -> dict[tuple[int, int], list[Mapping[str, Any]]]:
+    """Results read like ``COCO.loadRes`` (:func:`load_results`), grouped by ``(image_id, category_id)``."""
+    dt_anns = load_results(results, selection.gt_images)
     logger.debug(
-        "keypoint eval%s: %d images, %d categories, %d ground truths, %d results",
-        "" if part is None else f" ({part})", len(imgs), len(cats), len(gt_anns), len(dt_anns),
+        "keypoint eval: %d images, %d categories, %d ground truths, %d results",
+        len(selection.image_ids), len(selection.cat_ids), selection.num_annotations, len(dt_anns),
     )
+    return _group_by_image_and_category(dt_anns, set(selection.image_ids), set(selection.cat_ids))
+
+
+def _evaluate(
+    selection: _Selection,
+    dt_grouped: Mapping[tuple[int, int], list[Mapping[str, Any]]],
+    sig: np.ndarray,
+    protocol: _Protocol,
+    max_dets: int,
+    part: str | None,
+) -> KeypointEvaluation:
+    """Match, accumulate and summarise grouped ground truths and results under one protocol.
+
+    Args:
+        selection: from :func:`_select_gt`.
+        dt_grouped: from :func:`_group_results`.
+        sig: OKS sigmas ``(K,)`` of the evaluated keypoints.
+        protocol: which fields are read and how (pycocotools or an xtcocotools part).
+        max_dets: detections kept per image and category.
+        part: the whole-body part (for the log), ``None`` for COCO keypoints.
+    """
+    k = sig.shape[0]
+    imgs, cats = selection.image_ids, selection.cat_ids
+    gts_by_key = _group_gts(selection.grouped, k, protocol)
+    dts_by_key = _group_dts(dt_grouped, k, max_dets, protocol)
+    if part is not None:
+        logger.debug("keypoint eval part %s: %d keypoints", part, k)
 
     thresholds = _oks_thresholds()
     rec_thresholds = _recall_thresholds()
@@ -763,6 +778,55 @@ def evaluate_keypoints_detailed(
     )
 
 
+def evaluate_keypoints_detailed(
+    gt: Mapping[str, Any] | str | os.PathLike[str],
+    results: Sequence[Mapping[str, Any]] | str | os.PathLike[str],
+    *,
+    sigmas: Sequence[float] | np.ndarray | None = None,
+    image_ids: Iterable[int] | None = None,
+    cat_ids: Iterable[int] | None = None,
+    max_dets: int = 20,
+    part: str | None = None,
+) -> KeypointEvaluation:
+    """Run COCO keypoint evaluation and return stats plus the intermediate arrays.
+
+    Args:
+        gt: COCO ground truth (dict or path to the JSON file) with ``images``,
+            ``annotations`` (``keypoints``, ``num_keypoints``, ``area``, ``bbox``,
+            ``iscrowd``) and ``categories``.
+        results: keypoint results (list of dicts or path to a JSON list); see
+            :func:`load_results`.
+        sigmas: per-keypoint OKS sigmas ``(K,)``; ``None`` means the COCO-17
+            sigmas of :data:`posekit.schema.COCO17` (an error if the ground
+            truth's categories declare another number of keypoints).
+        image_ids: evaluate only these images (default: all GT images). Results
+            on other GT images are dropped.
+        cat_ids: evaluate only these categories (default: all GT categories).
+        max_dets: detections kept per image and category (COCO: 20).
+        part: ``None`` for pycocotools' COCO keypoint evaluation of the
+            ``keypoints`` field; one of :data:`WHOLEBODY_EVAL_PARTS` for
+            xtcocotools' ``"keypoints_<part>"`` evaluation of COCO-WholeBody
+            ground truth and results (see the module notes; ``sigmas`` then
+            defaults to that part's :data:`posekit.schema.COCO_WHOLEBODY`
+            sigmas, and results may hold all 133 keypoints in ``keypoints``:
+            :func:`split_wholebody_result`).
+
+    Returns:
+        A :class:`KeypointEvaluation`.
+
+    Raises:
+        ValueError: when a result refers to an image that is not in the ground
+            truth, or on malformed input (a whole-body part field missing).
+    """
+    protocol = _COCO_PROTOCOL if part is None else _wholebody_protocol(part)
+    dts = _read_results(results)
+    if part is not None:
+        dts = [split_wholebody_result(r) if isinstance(r, Mapping) else r for r in dts]
+    selection = _select_gt(gt, image_ids, cat_ids, max_dets)
+    sig = _resolve_sigmas(sigmas, selection.data, selection.cat_ids, part)
+    return _evaluate(selection, _group_results(dts, selection), sig, protocol, max_dets, part)
+
+
 def evaluate_keypoints(
     gt: Mapping[str, Any] | str | os.PathLike[str],
     results: Sequence[Mapping[str, Any]] | str | os.PathLike[str],
@@ -810,12 +874,15 @@ def evaluate_wholebody_detailed(
     Returns:
         ``{part: KeypointEvaluation}`` for each of :data:`WHOLEBODY_EVAL_PARTS`, in that order.
     """
-    gt_data = load_coco_json(gt)
+    # The ground truth and the results are read, split and grouped once; each part parses its own fields.
     dts = [split_wholebody_result(r) if isinstance(r, Mapping) else r for r in _read_results(results)]
-    ids = None if image_ids is None else list(image_ids)
-    cats = None if cat_ids is None else list(cat_ids)
+    selection = _select_gt(gt, image_ids, cat_ids, max_dets)
+    dt_grouped = _group_results(dts, selection)
     return {
-        part: evaluate_keypoints_detailed(gt_data, dts, image_ids=ids, cat_ids=cats, max_dets=max_dets, part=part)
+        part: _evaluate(
+            selection, dt_grouped, _resolve_sigmas(None, selection.data, selection.cat_ids, part),
+            _wholebody_protocol(part), max_dets, part,
+        )
         for part in WHOLEBODY_EVAL_PARTS
     }
 
