@@ -10,6 +10,7 @@ import functools
 import hashlib
 import http.server
 import json
+import logging
 import shutil
 import threading
 from pathlib import Path
@@ -97,15 +98,19 @@ def test_model_file_path(contract_catalog, tmp_path):
 
 
 class _Server:
-    """A loopback HTTP server over a folder that counts the requests it serves."""
+    """A loopback HTTP server over a folder that counts the requests it serves; the first ``failures`` requests are
+    answered 503 (a flaky server)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, failures: int = 0) -> None:
         self.requests: list[str] = []
         server = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - http.server's name
                 server.requests.append(self.path)
+                if len(server.requests) <= failures:
+                    self.send_error(503)
+                    return
                 super().do_GET()
 
             def log_message(self, *args):  # keep the test output clean
@@ -147,6 +152,18 @@ def test_download_verifies_caches_and_reuses(contract_catalog, user_cache, monke
     # and still with the server gone, even offline
     monkeypatch.setenv("POSEKIT_OFFLINE", "1")
     assert catalog.model_file_path("rtmdet_nano") == path
+
+
+def test_download_is_retried_and_logs_no_pooch_advice(contract_catalog, user_cache, monkeypatch, caplog):
+    """A failed request is retried (pooch, twice at most); pooch's "use this value as the known_hash" advice is not
+    logged (posekit checks the file itself)."""
+    caplog.set_level(logging.DEBUG)
+    with _Server(contract_catalog, failures=1) as server:
+        monkeypatch.setenv("POSEKIT_MODELS_URL", server.url)
+        path = catalog.model_file_path("rtmdet_nano")
+        assert server.requests == ["/rtmdet-nano-person/end2end.onnx"] * 2
+    assert sha256_file(path) == catalog.get("rtmdet_nano").sha256
+    assert "known_hash" not in caplog.text
 
 
 def test_corrupt_download_is_rejected_and_not_cached(contract_catalog, user_cache, tmp_path, monkeypatch):

@@ -971,7 +971,7 @@ def fetch_first(
 
 
 def _download(file: ModelFile, url: str, directory: Path, label: str, hint: str) -> Path:
-    """Download ``url`` (pooch: retries, temporary file) and verify it; an archive member is extracted.
+    """Download ``url`` (pooch: 2 retries, into a staging folder) and verify it; an archive member is extracted.
 
     Nothing reaches ``directory / file.name`` before it passed its check; a ``pinned`` file is pinned then.
     """
@@ -983,11 +983,14 @@ def _download(file: ModelFile, url: str, directory: Path, label: str, hint: str)
     target = directory / file.name
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
+    fname = Path(file.remote_name).name
     log.info("downloading %s from %s", file.remote_name, url)
     try:
         try:
-            fetched = Path(pooch.retrieve(url, known_hash=None, fname=Path(file.remote_name).name, path=staging,
-                                          progressbar=False))
+            # No known hash for pooch: posekit checks the file itself (sha256, prefix or pin) below.
+            fetcher = pooch.create(path=staging, base_url="", registry={fname: None}, urls={fname: url},
+                                   retry_if_failed=2)
+            fetched = Path(fetcher.fetch(fname, progressbar=False))
         except Exception as exc:  # network errors (requests), HTTP errors, disk errors
             raise ModelFileMissing(
                 f"model {label!r} not found and could not be downloaded from {url}: {type(exc).__name__}: {exc}. "
