@@ -154,7 +154,9 @@ def simcc_net(keypoints: np.ndarray, input_size: tuple[int, int] = (192, 256), s
     keypoints = np.asarray(keypoints, np.float64).reshape(-1, 2)
     k = len(keypoints)
     w, h = input_size
-    wx, hy = int(round(w * split_ratio)), int(round(h * split_ratio))
+    from posekit.spec import simcc_bins  # the one rule of spec, codec and network: int(W r), int(H r)
+
+    wx, hy = simcc_bins((w, h), split_ratio)
     bx, by = np.arange(wx), np.arange(hy)
     x = 0.9 * np.exp(-((bx[None] - keypoints[:, :1] * split_ratio) ** 2) / 8.0) - 0.05
     y = 0.9 * np.exp(-((by[None] - keypoints[:, 1:] * split_ratio) ** 2) / 8.0) - 0.05

@@ -54,6 +54,7 @@ import cv2
 import numpy as np
 
 from posekit import geometry
+from posekit.spec import simcc_bins
 
 if TYPE_CHECKING:  # pragma: no cover
     from posekit.spec import PoseModelSpec
@@ -544,8 +545,8 @@ class SimCCCodec:
 
     @property
     def bins(self) -> tuple[int, int]:
-        """``(W * r, H * r)``, rounded as MMPose does."""
-        return (int(round(self.input_size[0] * self.split_ratio)), int(round(self.input_size[1] * self.split_ratio)))
+        """``(W * r, H * r)`` as the network's head sizes them (:func:`posekit.spec.simcc_bins`)."""
+        return simcc_bins(self.input_size, self.split_ratio)
 
     def pack(self, simcc_x: np.ndarray, simcc_y: np.ndarray) -> np.ndarray:
         """``(N, K, W r)`` and ``(N, K, H r)`` -> ``(N, K, W r + H r)``."""

@@ -19,6 +19,7 @@ Pure data and numpy; imports nothing else from posekit.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -33,6 +34,7 @@ __all__ = [
     "RTMO_SPEC",
     "SPEC_METADATA_KEY",
     "POSE_OUTPUTS",
+    "simcc_bins",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "ALPHAPOSE_MEAN",
@@ -51,6 +53,17 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 #: AlphaPose subtracts (0.406, 0.457, 0.480) from RGB/255 and does not divide.
 ALPHAPOSE_MEAN = (0.406 * 255.0, 0.457 * 255.0, 0.480 * 255.0)
 ALPHAPOSE_STD = (255.0, 255.0, 255.0)
+
+
+def simcc_bins(input_size: Sequence[int], split_ratio: float) -> tuple[int, int]:
+    """``(int(W * r), int(H * r))``: the lengths of the SimCC x and y vectors of an input ``(W, H)``.
+
+    The one rule for every SimCC size in posekit (spec, codec, network, loss): MMPose's heads size their
+    output layers by ``int(input_size * simcc_split_ratio)`` (truncation), so the network's outputs have these
+    lengths and the targets must too (MMPose's ``SimCCLabel`` rounds instead; the two agree for every
+    published model, whose ``W r`` and ``H r`` are whole numbers).
+    """
+    return int(int(input_size[0]) * split_ratio), int(int(input_size[1]) * split_ratio)
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -185,9 +198,9 @@ class PoseModelSpec:
 
     @property
     def simcc_bins(self) -> tuple[int, int]:
-        """``(W * r, H * r)``: the lengths of the SimCC x and y vectors (MMPose rounds them)."""
-        return (int(round(self.input_size[0] * self.simcc_split_ratio)),
-                int(round(self.input_size[1] * self.simcc_split_ratio)))
+        """``(W * r, H * r)``: the lengths of the SimCC x and y vectors (:func:`simcc_bins`, MMPose's heads'
+        ``int`` truncation)."""
+        return simcc_bins(self.input_size, self.simcc_split_ratio)
 
     def with_(self, **changes) -> "PoseModelSpec":
         """A copy with some fields replaced."""

@@ -312,3 +312,17 @@ def test_posekit_export_writes_the_official_contract_and_predict_reads_it(fixtur
     model = OnnxPoseModel(out, num_threads=1)
     assert model.spec == catalog.get(name).spec and model.output_names == list(OUTPUTS)
     assert model.run(x).shape == (2, 17, 384 + 512)
+
+
+def test_head_sizes_spec_and_codec_share_one_bin_rule() -> None:
+    """W r = 289.5 and H r = 385.5: MMPose's heads truncate (289, 385); the spec and the codec say the same,
+    so targets, loss and decoding always fit the network's outputs."""
+    from posekit.codec import SimCCCodec
+    from posekit.models.rtmpose import RTMCCHead
+    from posekit.spec import PoseModelSpec, simcc_bins
+
+    spec = PoseModelSpec(input_size=(193, 257), output="simcc", simcc_split_ratio=1.5)
+    head = RTMCCHead(8, 3, spec.input_size, (7, 9), simcc_split_ratio=spec.simcc_split_ratio)
+    assert (head.cls_x.out_features, head.cls_y.out_features) == (289, 385)
+    assert spec.simcc_bins == SimCCCodec.from_spec(spec).bins == simcc_bins((193, 257), 1.5) == (289, 385)
+    assert simcc_bins((192, 256), 2.0) == (384, 512)

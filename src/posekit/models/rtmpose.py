@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from posekit.spec import simcc_bins
+
 from .cspnext import ConvModule, CSPNeXt, CSPNeXtPAFPN
 
 __all__ = [
@@ -109,11 +111,6 @@ class RTMCCBlock(nn.Module):
         return self.res_scale(x) + self.o(u * torch.bmm(attn, v))
 
 
-def _simcc_sizes(input_size: Sequence[int], simcc_split_ratio: float) -> tuple[int, int]:
-    width, height = (int(v) for v in input_size)
-    return int(width * simcc_split_ratio), int(height * simcc_split_ratio)
-
-
 def _check_map(feats: torch.Tensor, size: tuple[int, int], what: str) -> None:
     if tuple(feats.shape[-2:]) != size:
         raise ValueError(
@@ -166,7 +163,7 @@ class RTMCCHead(nn.Module):
         flat = fw * fh
         self.mlp = nn.Sequential(ScaleNorm(flat), nn.Linear(flat, hidden_dims, bias=False))
         self.gau = RTMCCBlock(hidden_dims, expansion_factor, s)
-        bins_x, bins_y = _simcc_sizes(input_size, simcc_split_ratio)
+        bins_x, bins_y = simcc_bins(input_size, simcc_split_ratio)
         self.cls_x = nn.Linear(hidden_dims, bins_x, bias=False)
         self.cls_y = nn.Linear(hidden_dims, bins_y, bias=False)
 
@@ -232,7 +229,7 @@ class RTMWHead(nn.Module):
         self.mlp = nn.Sequential(ScaleNorm(flat), nn.Linear(flat, hidden_dims // 2, bias=False))
         self.mlp2 = nn.Sequential(ScaleNorm(4 * flat), nn.Linear(4 * flat, hidden_dims // 2, bias=False))
         self.gau = RTMCCBlock(hidden_dims, expansion_factor, s)
-        bins_x, bins_y = _simcc_sizes(input_size, simcc_split_ratio)
+        bins_x, bins_y = simcc_bins(input_size, simcc_split_ratio)
         self.cls_x = nn.Linear(hidden_dims, bins_x, bias=False)
         self.cls_y = nn.Linear(hidden_dims, bins_y, bias=False)
 
