@@ -328,6 +328,49 @@ def test_changed_or_damaged_zips_are_refused(sdk_mirror, user_cache, tmp_path, m
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".download")]
 
 
+def test_a_refused_download_leaves_the_cached_file_and_nothing_else(sdk_mirror, user_cache, tmp_path, monkeypatch):
+    """A damaged cached member is fetched again; when the new zip's member fails its pin, the cached file stays as it
+    was and no temporary file or staging folder is left (the member is checked before it is moved into place)."""
+    import contract_models as cm
+
+    file = catalog.get("rtmpose_m_256x192_onnx").file
+    mirror = tmp_path / "mirror"
+    shutil.copytree(sdk_mirror, mirror)
+    with _Server(mirror) as server:
+        monkeypatch.setenv("POSEKIT_MODELS_URL", server.url)
+        path = catalog.model_file_path("rtmpose_m_256x192_onnx")
+        pin = json.loads(catalog.pin_path(path).read_text())
+        assert set(pin) == {"sha256", "url", "pinned"} and pin["sha256"] == sha256_file(path)
+        damaged = path.read_bytes()[:-10]
+        path.write_bytes(damaged)
+        cm.sdk_zip(cm.simcc_net(_CROP_KEYPOINTS + 3), mirror / file.remote_name, "x")
+        with pytest.raises(catalog.ModelFileCorrupt, match="pinned"):
+            catalog.model_file_path("rtmpose_m_256x192_onnx")
+        assert len(server.requests) == 2
+    assert path.read_bytes() == damaged and json.loads(catalog.pin_path(path).read_text()) == pin
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, catalog.pin_path(path).name])
+
+
+def test_stale_staging_folders_are_removed(contract_catalog, user_cache, monkeypatch):
+    """``.download-*`` folders a killed download left behind (untouched for over an hour) go at the next download;
+    a recent one (a download running in another process) stays."""
+    import os
+    import time
+
+    user_cache.mkdir(parents=True)
+    stale, recent = user_cache / ".download-stale", user_cache / ".download-recent"
+    for folder in (stale, recent):
+        folder.mkdir()
+        (folder / "yolox_nano_416x416.onnx.part").write_bytes(b"partial")
+    old = time.time() - 2 * 3600
+    for p in (stale / "yolox_nano_416x416.onnx.part", stale):
+        os.utime(p, (old, old))
+    with _Server(contract_catalog) as server:
+        monkeypatch.setenv("POSEKIT_MODELS_URL", server.url)
+        catalog.model_file_path("yolox_nano")
+    assert not stale.exists() and (recent / "yolox_nano_416x416.onnx.part").exists()
+
+
 def test_sha256_prefix_is_checked(user_cache, tmp_path, monkeypatch):
     """An OpenMMLab checkpoint whose sha256 does not start with the 8 hex digits of its name is refused."""
     entry = catalog.get("rtmpose_t_256x192")

@@ -60,7 +60,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, BinaryIO, Callable, Mapping
 
 from posekit.io import file_sha256, user_cache_dir
 from posekit.spec import (
@@ -792,14 +792,12 @@ def _read_pin(path: Path) -> str | None:
         return None
 
 
-def _write_pin(path: Path, digest: str, url: str | None, archive_sha256: str | None = None) -> None:
+def _write_pin(path: Path, digest: str, url: str | None) -> None:
     import datetime
 
     from posekit.io import atomic_write_json
 
     record = {"sha256": digest, "url": url, "pinned": datetime.datetime.now(datetime.timezone.utc).isoformat()}
-    if archive_sha256 is not None:
-        record["archive_sha256"] = archive_sha256
     atomic_write_json(pin_path(path), record)
 
 
@@ -970,10 +968,35 @@ def fetch_first(
     raise first
 
 
+#: A ``.download-*`` staging folder untouched for this long (seconds) was left by a killed download.
+_STALE_STAGING_S = 3600.0
+
+
+def _remove_stale_staging(folder: Path) -> None:
+    """Remove the ``.download-*`` staging folders in ``folder`` that nothing has written to for an hour (left by a
+    killed process; a running download keeps its partial file's modification time fresh)."""
+    import shutil
+    import time
+
+    cutoff = time.time() - _STALE_STAGING_S
+    for staging in folder.glob(".download-*"):
+        try:
+            if not staging.is_dir():
+                continue
+            newest = max([staging.stat().st_mtime] + [p.stat().st_mtime for p in staging.rglob("*")])
+        except OSError:  # removed meanwhile by another process
+            continue
+        if newest < cutoff:
+            log.info("removing %s, left by an interrupted download", staging)
+            shutil.rmtree(staging, ignore_errors=True)
+
+
 def _download(file: ModelFile, url: str, directory: Path, label: str, hint: str) -> Path:
     """Download ``url`` (pooch: 2 retries, into a staging folder) and verify it; an archive member is extracted.
 
-    Nothing reaches ``directory / file.name`` before it passed its check; a ``pinned`` file is pinned then.
+    The file (or member) is hashed as it is copied into ``directory / file.name`` (:func:`posekit.io.atomic_open`)
+    and checked before it is moved there: a file that fails leaves the old one, if any, untouched. A first
+    download of a ``pinned`` file is pinned then.
     """
     import shutil
     import tempfile
@@ -982,9 +1005,22 @@ def _download(file: ModelFile, url: str, directory: Path, label: str, hint: str)
 
     target = directory / file.name
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(target.parent)
+    pinned = _read_pin(target) if file.integrity == "pinned" else None
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
     fname = Path(file.remote_name).name
     log.info("downloading %s from %s", file.remote_name, url)
+
+    def accept(actual: str) -> None:
+        """Check the download's sha256 (raising leaves the target as it was); pin a first ``pinned`` download."""
+        expected = _check_digest(actual, file, pinned)
+        if expected is not None:
+            raise ModelFileCorrupt(
+                f"download of model {label!r} from {url} does not pass its check (sha256 {actual}, {expected}): {hint}"
+            )
+        if file.integrity == "pinned" and pinned is None:
+            _write_pin(target, actual, url)
+
     try:
         try:
             # No known hash for pooch: posekit checks the file itself (sha256, prefix or pin) below.
@@ -996,28 +1032,39 @@ def _download(file: ModelFile, url: str, directory: Path, label: str, hint: str)
                 f"model {label!r} not found and could not be downloaded from {url}: {type(exc).__name__}: {exc}. "
                 f"{hint}"
             ) from exc
-        archive_sha256 = None
         if file.archive_member is not None:
-            archive_sha256 = file_sha256(fetched)
-            fetched = _extract_member(fetched, file.archive_member, staging / "member", label, url)
-        actual = file_sha256(fetched)
-        expected = _check_digest(actual, file, _read_pin(target) if file.integrity == "pinned" else None)
-        if expected is not None:
-            raise ModelFileCorrupt(
-                f"download of model {label!r} from {url} does not pass its check (sha256 {actual}, {expected}): {hint}"
-            )
-        if file.integrity == "pinned" and _read_pin(target) is None:
-            _write_pin(target, actual, url, archive_sha256)
-        os.replace(fetched, target)
+            _extract_member(fetched, file.archive_member, target, label, url, accept)
+        else:
+            with open(fetched, "rb") as src:
+                _copy_checked(src, target, accept)
         return target
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _extract_member(archive: Path, member: str, out_dir: Path, label: str, url: str) -> Path:
-    """The one zip member whose name ends with ``member``, extracted (CRC checked) into ``out_dir``."""
-    import shutil
+def _copy_checked(src: BinaryIO, target: Path, accept: Callable[[str], None]) -> None:
+    """Copy ``src`` into ``target`` atomically (:func:`posekit.io.atomic_open`), hashing it on the way;
+    ``accept(sha256)`` runs before the file is moved into place: if it raises, the temporary file is removed and
+    ``target`` is left as it was."""
+    import hashlib
+
+    from posekit.io import atomic_open
+
+    digest = hashlib.sha256()
+    with atomic_open(target) as dst:
+        for chunk in iter(lambda: src.read(1 << 20), b""):
+            digest.update(chunk)
+            dst.write(chunk)
+        accept(digest.hexdigest())
+
+
+def _extract_member(
+    archive: Path, member: str, target: Path, label: str, url: str, accept: Callable[[str], None]
+) -> None:
+    """Extract the one zip member whose name ends with ``member`` into ``target`` (:func:`_copy_checked`; reading it
+    checks its CRC)."""
     import zipfile
+    import zlib
 
     try:
         with zipfile.ZipFile(archive) as zf:
@@ -1027,12 +1074,9 @@ def _extract_member(archive: Path, member: str, out_dir: Path, label: str, url: 
                     f"download of model {label!r} from {url}: the zip {archive.name!r} holds "
                     f"{len(names)} members named {member!r} (expected one; members: {zf.namelist()[:10]})"
                 )
-            out_dir.mkdir(parents=True, exist_ok=True)
-            out = out_dir / Path(member).name
-            with zf.open(names[0]) as src, open(out, "wb") as dst:  # reading checks the member's CRC
-                shutil.copyfileobj(src, dst, length=1 << 20)
-            return out
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
+            with zf.open(names[0]) as src:
+                _copy_checked(src, target, accept)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as exc:
         raise ModelFileCorrupt(
             f"download of model {label!r} from {url}: {archive.name!r} is not a readable zip: {type(exc).__name__}: "
             f"{exc}"
