@@ -57,6 +57,7 @@ def test_the_accelerator_plan_equals_the_cpu_plan_image_by_image(preset, mixed_f
         assert _same(a, b), a.path
     assert est.crops_run == crops
     assert est.timer.counts["detect"] == est.timer.counts["network"] == len(mixed_files) - 4
+    assert est.images_run == len(mixed_files) - 4  # the readable images, as the CPU plan's estimator counts them
 
 
 @pytest.mark.slow
@@ -141,9 +142,11 @@ def test_a_failed_batch_is_redone_one_image_at_a_time(coco_subset, tmp_path):
     est._run_network = network
     for failing in ("detect", "network"):
         failures[failing] = 1
+        est.images_run = 0
         got = _batched(est, files, BatchPlan(images_per_group=2))
         assert failures == {"detect": 0, "network": 0}
         assert all(_same(a, b) for a, b in zip(expected, got)) and len(got) == len(files)
+        assert est.images_run == len(files)  # the redone group's images once each, not twice
     # an image whose pose network fails alone: its own error, the others' poses
     poison = files[2]
     shape = _read(poison, False)[0].shape

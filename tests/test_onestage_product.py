@@ -112,3 +112,27 @@ def test_service_equals_the_api(yolo_file: Path, images: list[Path], api: dict) 
             assert [p["score"] for p in people] == [r["score"] for r in api[path.name]]
             for person, result in zip(people, api[path.name]):
                 assert [v for kp in person["keypoints"] for v in kp] == result["keypoints"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_batch_timing_per_image_counts_one_stage_images(yolo_file: Path, images: list[Path], workers: int) -> None:
+    """summary.json's ``timing_ms_per_image`` divides by the images run: a one-stage model times no ``detect``
+    stage, and with two workers the replicas' images come back with their timings."""
+    from posekit.batch import LocalEngine, RenderOptions, collect_inputs
+
+    built: list[PoseEstimator] = []
+
+    def make_estimator() -> PoseEstimator:
+        built.append(PoseEstimator(pose_model=str(yolo_file), num_threads=1))
+        return built[-1]
+
+    engine = LocalEngine(make_estimator, workers=workers, threads=1)
+    items = collect_inputs([str(p) for p in images])
+    outcomes = list(engine.run(items, RenderOptions()))
+    assert len(outcomes) == len(images) == 6
+    est = built[0]
+    assert est.images_run == 6 and "detect" not in est.timer.counts
+    per_image = engine.stats()["timing_ms_per_image"]
+    assert per_image == est.timer.mean_ms(per=6)
+    assert per_image["network"] == pytest.approx(1000 * est.timer.totals["network"] / 6)
+

@@ -222,6 +222,7 @@ def _back(estimator: Any, front: _Front, one_image: OneImage) -> Iterator[tuple]
             continue
         boxes, scores = front.boxes[i], front.scores[i]
         if not len(boxes):
+            estimator.images_run += 1
             yield (item.path, item.image, Poses.empty(estimator.schema), None)
             continue
         start, end = offsets[i], offsets[i] + len(boxes)
@@ -232,6 +233,7 @@ def _back(estimator: Any, front: _Front, one_image: OneImage) -> Iterator[tuple]
             yield one_image(estimator, item.path, item.image, None)
             continue
         estimator.crops_run += len(boxes)
+        estimator.images_run += 1  # an image redone on the one-image path is counted there instead
         yield (item.path, item.image, poses, None)
 
 

@@ -230,6 +230,9 @@ class PoseEstimator:
         self.timer = StageTimer()
         #: Person crops sent to the pose network so far (without flip-test mirrors).
         self.crops_run = 0
+        #: Images run through the whole pipeline so far (calls of the estimator, and the images the accelerator
+        #: plan finished), each once, whatever its stages: the ``per`` of per-image stage timings.
+        self.images_run = 0
         self._replica_cache: dict[tuple[EnginePlan, bool], list[PoseEstimator]] = {}
         self._crop_pool: ThreadPoolExecutor | None = None  # set by parallel_crops()
 
@@ -333,6 +336,7 @@ class PoseEstimator:
 
     def __call__(self, image: np.ndarray | str | os.PathLike) -> Poses:
         """Poses of every person in a BGR image (or an image file)."""
+        self.images_run += 1
         if isinstance(image, (str, os.PathLike)):
             with self.timer("read"):
                 image = read_image(image)
@@ -417,13 +421,15 @@ class PoseEstimator:
         return cached
 
     def gather_stats(self, replicas: Iterable["PoseEstimator"]) -> None:
-        """Move the replicas' stage timings and crop counts into this estimator's (after a parallel run)."""
+        """Move the replicas' stage timings, crop and image counts into this estimator's (after a parallel run)."""
         for replica in replicas:
             if replica is not self:
                 self.timer.add(replica.timer)
                 replica.timer.reset()
                 self.crops_run += replica.crops_run
                 replica.crops_run = 0
+                self.images_run += replica.images_run
+                replica.images_run = 0
 
     def stream(self, source: Any, **kwargs: Any) -> Iterator[tuple[int, float, Poses]]:
         """Frame-by-frame poses with track ids for a video, folder of frames, webcam or URL.

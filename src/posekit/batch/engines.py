@@ -88,7 +88,7 @@ class LocalEngine:
             return {"engine": self.name, **plan}
         if uses_batched_plan(est):  # one estimator batches across images; workers and threads do not apply
             plan = {"workers": 1, "threads": est.num_threads}
-        done = est.timer.counts.get("detect", 0) or 1  # images that reached the detector
+        done = getattr(est, "images_run", 0) or 1  # images the estimator ran, each once (one-stage ones too)
         return {"engine": self.name, **plan, "device": device_report(est),
                 "timing_ms_per_image": est.timer.mean_ms(per=done), "estimator": repr(est)}
 
