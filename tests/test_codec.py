@@ -404,9 +404,13 @@ def test_simcc_encode_gaussians_and_weights():
 
     codec = SimCCCodec((192, 256), split_ratio=2.0, sigma=(4.9, 5.66))
     kp = np.array([[50.3, 100.75], [10.0, 20.0], [-40.0, 50.0], [96.0, 128.0]])
-    target_x, target_y, weights = codec.encode(kp, np.array([1.0, 0.0, 1.0, 2.0]))
+    packed, weights = codec.encode(kp, np.array([1.0, 0.0, 1.0, 2.0]))
+    assert packed.shape == (4, 384 + 512) and packed.dtype == np.float32 and weights.dtype == np.float32
+    target_x, target_y = codec.split(packed[None])
+    target_x, target_y = target_x[0], target_y[0]
     assert target_x.shape == (4, 384) and target_y.shape == (4, 512) and target_x.dtype == np.float32
-    np.testing.assert_array_equal(weights, [1.0, 0.0, 0.0, 2.0])  # unlabelled; window off the vector
+    # labelled (> 0) weighs 1, as HeatmapCodec.encode; unlabelled and window off the vector weigh 0
+    np.testing.assert_array_equal(weights, [1.0, 0.0, 0.0, 1.0])
     assert target_x[0].argmax() == 101 and target_y[0].argmax() == 202  # round(50.3 * 2), round(201.5) = 202 (half to even)
     assert target_x[0].max() == 1.0
     np.testing.assert_allclose(target_x[0, 101 + 5], np.exp(-25 / (2 * 4.9**2)), rtol=1e-6)
@@ -414,3 +418,21 @@ def test_simcc_encode_gaussians_and_weights():
     # a decode of the targets gives the keypoints back to half a pixel
     decoded = codec.decode(codec.pack(target_x[None], target_y[None]))
     np.testing.assert_allclose(decoded.keypoints[0, [0, 3]], [[50.5, 101.0], [96.0, 128.0]])
+
+
+def test_heatmap_and_simcc_codecs_share_the_encode_interface():
+    """encode(keypoints (K, 2), visible (K,)) -> (target (K, ...), weight (K,)) for both kinds: labelled means
+    visible > 0, a target off the map / vectors weighs 0, the rest weigh 1; the SimCC target is packed."""
+    from posekit.codec import HeatmapCodec, SimCCCodec, make_codec
+    from posekit.spec import PoseModelSpec
+
+    kp = np.array([[50.3, 100.75], [10.0, 20.0], [-100.0, -100.0], [96.0, 128.0]])
+    vis = np.array([1.0, 0.0, 1.0, 0.3])
+    heat = make_codec(PoseModelSpec(input_size=(192, 256)))
+    simcc = make_codec(PoseModelSpec(input_size=(192, 256), output="simcc", simcc_sigma=(4.9, 5.66)))
+    assert isinstance(heat, HeatmapCodec) and isinstance(simcc, SimCCCodec)
+    for codec, shape in ((heat, (4, 64, 48)), (simcc, (4, 384 + 512))):
+        target, weight = codec.encode(kp, vis)
+        assert target.shape == shape and target.dtype == np.float32 and weight.dtype == np.float32
+        np.testing.assert_array_equal(weight, [1.0, 0.0, 0.0, 1.0])
+        assert not target[1].any() and not target[2].any() and target[0].max() == target[3].max() == 1.0

@@ -586,41 +586,37 @@ class SimCCCodec:
         fx, fy = fx[:, flip_index, ::-1], fy[:, flip_index]
         return self.pack((x + fx) * 0.5, (y + fy) * 0.5)
 
-    def encode(self, keypoints: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """MMPose's SimCC targets of one person: a 1-D Gaussian per axis around the keypoint's bin.
+    def encode(self, keypoints: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """MMPose's SimCC targets of one person, packed as the network's outputs: a 1-D Gaussian per axis
+        around the keypoint's bin. The same interface as :meth:`HeatmapCodec.encode`.
 
         The centre bin is ``round(kp * r)`` (numpy rounding, half to even, as MMPose's ``np.around``); the
-        Gaussians ``exp(-(i - mu)^2 / (2 sigma^2))`` (peak 1, not normalised) fill the whole vector.
-        Unlabelled keypoints (``visible < 0.5``) get zero vectors and weight 0; a keypoint whose 3-sigma
-        window ``[mu - 3 sigma, mu + 3 sigma + 1]`` misses the vector on either axis gets zero vectors and
-        weight 0 too.
+        Gaussians ``exp(-(i - mu)^2 / (2 sigma^2))`` (peak 1, not normalised, computed in float64 and stored
+        as float32) fill the whole vector. Unlabelled keypoints (``visible <= 0``) get zero vectors and
+        weight 0; a keypoint whose 3-sigma window ``[mu - 3 sigma, mu + 3 sigma + 1]`` misses the vector on
+        either axis gets zero vectors and weight 0 too; the others weight 1.
 
         Args:
             keypoints: ``(K, 2)`` crop pixels.
-            visible: ``(K,)`` visibility / weights.
+            visible: ``(K,)``; ``> 0`` is labelled.
 
         Returns:
-            ``target_x (K, W r)``, ``target_y (K, H r)`` float32 and target weights ``(K,)`` float32.
+            targets ``(K, W r + H r)`` float32 (the x bins then the y bins, :meth:`pack`) and target weights
+            ``(K,)`` float32.
         """
         kp = np.asarray(keypoints, np.float64).reshape(-1, 2)
-        weights = np.asarray(visible, np.float32).reshape(-1).copy()
+        weights = (np.asarray(visible).reshape(-1) > 0).astype(np.float32)
         wx, hy = self.bins
         sigma = np.asarray(self.sigma, np.float64)
-        mu = np.around(kp * self.split_ratio).astype(np.int64)
-        target_x = np.zeros((len(kp), wx), np.float32)
-        target_y = np.zeros((len(kp), hy), np.float32)
+        mu = np.around(kp * self.split_ratio).astype(np.int64)  # (K, 2)
+        low, high = mu - 3 * sigma, mu + 3 * sigma + 1
+        outside = (low[:, 0] >= wx) | (low[:, 1] >= hy) | (high[:, 0] < 0) | (high[:, 1] < 0)
+        weights[outside] = 0.0
+        drawn = (weights > 0)[:, None]
         gx, gy = np.arange(wx, dtype=np.float32), np.arange(hy, dtype=np.float32)
-        for k in range(len(kp)):
-            if weights[k] < 0.5:
-                continue
-            left, top = mu[k] - 3 * sigma
-            right, bottom = mu[k] + 3 * sigma + 1
-            if left >= wx or top >= hy or right < 0 or bottom < 0:
-                weights[k] = 0.0
-                continue
-            target_x[k] = np.exp(-((gx - mu[k, 0]) ** 2) / (2 * sigma[0] ** 2))
-            target_y[k] = np.exp(-((gy - mu[k, 1]) ** 2) / (2 * sigma[1] ** 2))
-        return target_x, target_y, weights
+        target_x = np.where(drawn, np.exp(-((gx[None] - mu[:, :1]) ** 2) / (2 * sigma[0] ** 2)), 0.0)
+        target_y = np.where(drawn, np.exp(-((gy[None] - mu[:, 1:]) ** 2) / (2 * sigma[1] ** 2)), 0.0)
+        return self.pack(target_x.astype(np.float32), target_y.astype(np.float32)), weights
 
 
 #: Any codec: each has ``decode(outputs) -> Decoded`` and ``merge_flipped(outputs, flipped, flip_index)``.

@@ -1,7 +1,9 @@
 """Training targets: codec Gaussians plus target weights (visibility x optional joint weights).
 
-The heatmaps come from the same :class:`posekit.codec.HeatmapCodec` (stride,
-sigma, cell offset) that decodes the network's output at inference.
+The targets come from the same codec (:func:`posekit.codec.make_codec`: the
+:class:`~posekit.codec.HeatmapCodec`'s stride, sigma and cell offset, or the
+:class:`~posekit.codec.SimCCCodec`'s bins and sigmas) that decodes the
+network's output at inference.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def make_targets(
     sigma: float = 2.0,
     joint_weights: Sequence[float] | np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The training targets of one crop, by the model's codec.
+    """The training targets of one crop: ``encode`` of the model's codec (:func:`posekit.codec.make_codec`).
 
     Heatmap models: :meth:`posekit.codec.HeatmapCodec.encode` (HRNet: peak 1 at ``int(kp / stride + 0.5)``,
     radius ``3 sigma``). SimCC models (RTMPose): :meth:`posekit.codec.SimCCCodec.encode` with the spec's
@@ -41,13 +43,14 @@ def make_targets(
     Returns:
         target ``(K, H/stride, W/stride)`` (heatmaps) or ``(K, W r + H r)`` (SimCC) float32, and
         weight ``(K,)`` float32.
+
+    Raises:
+        ValueError: the model's outputs have no training targets (decoded keypoints, MoveNet).
     """
-    if spec.output == "simcc":
-        simcc = codec.SimCCCodec.from_spec(spec)
-        target_x, target_y, weight = simcc.encode(keypoints, np.asarray(visible) > 0)
-        target = np.concatenate([target_x, target_y], axis=-1)
-    else:
-        target, weight = codec.HeatmapCodec.from_spec(spec, sigma=sigma).encode(keypoints, visible)
+    model_codec = codec.make_codec(spec, sigma=sigma)
+    if not isinstance(model_codec, (codec.HeatmapCodec, codec.SimCCCodec)):
+        raise ValueError(f"no training targets for {spec.output!r} outputs; posekit trains heatmap and SimCC models")
+    target, weight = model_codec.encode(keypoints, visible)
     if joint_weights is not None:
         jw = np.asarray(joint_weights, dtype=np.float32).reshape(-1)
         if jw.shape[0] != weight.shape[0]:

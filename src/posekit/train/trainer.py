@@ -269,9 +269,9 @@ class Trainer:
         scheduler = torch.optim.lr_scheduler.MultiStepLR(
             optimizer, milestones=list(cfg.optim.lr_steps), gamma=cfg.optim.lr_factor
         )
+        # The bins only matter to the 'kl' loss, which the check above keeps to SimCC models.
         criterion = build_loss(cfg.loss.type, cfg.loss.use_target_weight, cfg.loss.ohkm_topk,
-                               bins=spec.simcc_bins if spec.output == "simcc" else None, beta=cfg.loss.beta,
-                               label_softmax=cfg.loss.label_softmax)
+                               bins=spec.simcc_bins, beta=cfg.loss.beta, label_softmax=cfg.loss.label_softmax)
         return _Session(
             model=model, spec=spec, schema=schema, loader=loader, sampler=sampler, generator=generator,
             batches_per_epoch=batches, optimizer=optimizer, scheduler=scheduler, criterion=criterion,
