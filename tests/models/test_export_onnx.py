@@ -128,3 +128,26 @@ def test_cli_errors(tmp_path: Path) -> None:
     args = parser.parse_args(["export", "hrnet_w32_256x192", "--input-size", "320", "--out", str(tmp_path / "x.onnx")])
     assert args.func(args) == 2
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_onnx_bytes_output_names() -> None:
+    """One naming rule for ``output_name`` / ``output_names`` (a ``str`` or several) and the defaults."""
+    import onnx
+
+    from posekit.models.onnx_export import onnx_bytes
+
+    net = torch.nn.Conv2d(3, 2, 1)
+    spec = PoseModelSpec(input_size=(8, 8))
+
+    def names(**kwargs) -> list[str]:
+        return [o.name for o in onnx.load_model_from_string(onnx_bytes(net, (8, 8), **kwargs)).graph.output]
+
+    assert names() == ["output"] and names(spec=spec) == ["heatmaps"]
+    assert names(output_names="y") == names(output_names=["y"]) == names(output_name="y") == ["y"]
+    assert names(spec=spec, output_name="y") == ["y"]
+    with pytest.raises(ValueError, match="not both"):
+        names(output_name="y", output_names=["y"])
+    with pytest.raises(ValueError, match="distinct"):
+        names(output_names=["y", "y"])
+    with pytest.raises(ValueError, match="non-empty"):
+        names(output_names=[])

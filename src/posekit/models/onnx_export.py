@@ -36,7 +36,7 @@ def onnx_bytes(
     *,
     input_name: str = "input",
     output_name: str | None = None,
-    output_names: Sequence[str] | None = None,
+    output_names: str | Sequence[str] | None = None,
     metadata: Mapping[str, str] | None = None,
 ) -> bytes:
     """Serialise ``model`` as an ONNX model.
@@ -50,10 +50,11 @@ def onnx_bytes(
         opset: ONNX opset version.
         dynamic_batch: make the batch axis symbolic (``N``); otherwise batch 1 is fixed.
         input_name: graph input name.
-        output_name: graph output name (default ``"heatmaps"`` with a spec, else ``"output"``).
-        output_names: names of all graph outputs, for networks with several; excludes
-            ``output_name``. A SimCC spec defaults to the official RTMPose contract,
-            ``("simcc_x", "simcc_y")``.
+        output_name: one graph output name: the same as ``output_names=output_name`` (kept for callers
+            that name one output).
+        output_names: the graph outputs' names, one per output of the network (a ``str`` for one).
+            Default: ``"heatmaps"`` with a spec, else ``"output"``; a SimCC spec defaults to the
+            official RTMPose contract, ``("simcc_x", "simcc_y")``. Give this or ``output_name``, not both.
         metadata: extra string metadata entries.
     """
     import onnx
@@ -62,16 +63,9 @@ def onnx_bytes(
     if spec is not None and tuple(spec.input_size) != tuple(input_size):
         raise ValueError(f"input_size {tuple(input_size)} differs from spec.input_size {spec.input_size}")
     width, height = (int(v) for v in input_size)
-    if output_names is not None:
-        if output_name is not None:
-            raise ValueError("give output_name or output_names, not both")
-        outputs = [output_names] if isinstance(output_names, str) else [str(name) for name in output_names]
-        if not outputs or len(set(outputs)) != len(outputs):
-            raise ValueError(f"output_names must be distinct and non-empty, got {output_names}")
-    elif spec is not None and spec.output == "simcc" and output_name is None:
-        outputs = ["simcc_x", "simcc_y"]
-    else:
-        outputs = [output_name or ("heatmaps" if spec is not None else "output")]
+    if output_name is not None and output_names is not None:
+        raise ValueError("give output_name or output_names, not both")
+    outputs = _output_names(output_names if output_names is not None else output_name or None, spec)
     dynamic_axes = {name: {0: "N"} for name in (input_name, *outputs)} if dynamic_batch else None
 
     was_training = model.training
@@ -103,6 +97,18 @@ def onnx_bytes(
     proto.producer_name = "posekit"
     logger.info("exported %s (%dx%d, opset %d) to ONNX", type(model).__name__, width, height, opset)
     return proto.SerializeToString()
+
+
+def _output_names(names: str | Sequence[str] | None, spec: PoseModelSpec | None) -> list[str]:
+    """The graph output names: ``names`` (one ``str`` or several, distinct), else the spec's default."""
+    if names is None:
+        if spec is not None and spec.output == "simcc":
+            return ["simcc_x", "simcc_y"]
+        return ["heatmaps" if spec is not None else "output"]
+    outputs = [names] if isinstance(names, str) else [str(name) for name in names]
+    if not outputs or len(set(outputs)) != len(outputs):
+        raise ValueError(f"output_names must be distinct and non-empty, got {names}")
+    return outputs
 
 
 def export_onnx(
