@@ -203,6 +203,23 @@ def test_an_accelerator_that_fell_back_to_the_cpu_is_an_error_or_for_auto_a_warn
     assert runtime.session_device(session) == Device("cpu")
 
 
+def test_auto_half_that_fell_back_to_the_cpu_runs_the_cpu_plan(providers, recorded, caplog):
+    """``--device auto --half`` where CUDA is listed but does not load: the float16 graph made for CUDA is not left
+    running on ORT's CPU provider; the session is made again from the file by the CPU plan (half ignored)."""
+    pytest.importorskip("onnx")  # the float16 conversion of the first try
+    providers(GPU_BUILD)
+    recorded.fallback = True
+    with caplog.at_level(logging.WARNING, logger="posekit.runtime"):
+        session = make_session(TINYPOSE, 2, device="auto", half=True)
+    assert "device auto runs on the CPU" in caplog.text
+    first, last = recorded.made[0], recorded.made[-1]
+    assert isinstance(first.model, bytes)  # the float16 graph, tried on CUDA
+    assert session is last and len(recorded.made) == 2
+    assert last.model == str(TINYPOSE) and last.providers == ["CPUExecutionProvider"]
+    assert last.options.intra_op_num_threads == 2
+    assert runtime.session_device(session) == Device("cpu")
+
+
 def test_devices_and_backends_that_contradict(providers):
     providers(GPU_BUILD)
     with pytest.raises(ValueError, match="openvino"):

@@ -60,7 +60,8 @@ backend and execution providers):
 An explicit device that is not available is an error (:class:`DeviceUnavailableError`) naming
 what to install -- never a silent CPU run. ONNX Runtime itself falls back to its CPU provider when an
 accelerator's libraries fail to load (e.g. no cuDNN); :func:`make_session` checks the providers the
-session got and turns that into the same error (``auto``: a warning, and the CPU).
+session got and turns that into the same error (``auto``: a warning, and a session of the CPU plan, made
+again from the original file: no float16 graph of ``half`` is left running on the CPU).
 
 ``half=True``: float16 where the device supports it -- TensorRT's ``trt_fp16_enable``; for CUDA and
 DirectML the graph converted to float16 with float32 inputs and outputs (:func:`float16_graph`);
@@ -535,10 +536,8 @@ def make_session(
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     plan = plan_session(device, backend, half)
-    backend = plan.backend
-    if backend == "auto":
-        backend = choose_backend(source)
-    if backend == "openvino":
+    chosen = choose_backend(source) if plan.backend == "auto" else plan.backend
+    if chosen == "openvino":
         return OpenVinoSession(source, num_threads, device=plan.openvino_device, precision=plan.precision)
 
     import onnxruntime as ort
@@ -563,18 +562,22 @@ def make_session(
     except Exception as exc:  # onnxruntime raises its own exception types
         where = f"{_where(source)} on {plan.device}" if plan.device.accelerator else _where(source)
         raise RuntimeError(f"cannot load ONNX model {where}: {exc}") from exc
-    _check_providers(session, plan.device, source)
+    if not _check_providers(session, plan.device, source):
+        # auto fell back to the CPU: the CPU plan from the original source (no float16 graph left on the CPU,
+        # the CPU backend choice), as if auto had chosen the CPU in the first place
+        return make_session(source, num_threads, spinning=spinning, optimization=optimization, backend=backend)
     return session
 
 
-def _check_providers(session: Any, device: Device, source: str | os.PathLike | bytes) -> None:
+def _check_providers(session: Any, device: Device, source: str | os.PathLike | bytes) -> bool:
     """ONNX Runtime falls back to its CPU provider, with a log line only, when an accelerator's libraries do
-    not load: an error for an explicit device, a warning for ``auto`` (which may run on the CPU)."""
+    not load: an error for an explicit device; for ``auto`` (which may run on the CPU) a warning and ``False``
+    (the caller makes the CPU plan's session instead). ``True``: the session runs where it should."""
     if not device.accelerator:
-        return
+        return True
     got = session.get_providers()
     if got and got[0] == device.provider:
-        return
+        return True
     message = (f"ONNX Runtime could not start its {device.provider} for {_where(source)} (the session got "
                f"{', '.join(got)}): the libraries it needs did not load. For CUDA: an NVIDIA driver and the CUDA "
                f"and cuDNN versions this onnxruntime-gpu was built for (pip install 'onnxruntime-gpu[cuda,cudnn]' "
@@ -582,7 +585,7 @@ def _check_providers(session: Any, device: Device, source: str | os.PathLike | b
                f"onnxruntime.print_debug_info() or ORT's log (log_severity_level=0) tells which one is missing")
     if device.auto:
         log.warning("%s; device auto runs on the CPU", message)
-        return
+        return False
     raise DeviceUnavailableError(message)
 
 
