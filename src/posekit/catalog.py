@@ -29,7 +29,9 @@ Where files are looked up, in order (:func:`locate` says which one applies):
 An entry may list several files (:attr:`ModelEntry.files`), any of which will do,
 in order of preference: the first one present is used, else the first one that
 can be downloaded (e.g. HRNet-W32: the official ``pose_hrnet_w32_256x192.pth``
-if you have it, else MMPose's checkpoint of the same network).
+if you have it, else MMPose's checkpoint of the same network). :func:`resolve` says
+which, and whether it is here, downloads or cannot be had, without verifying or
+fetching anything; :func:`check` verifies a present file without side effects.
 
 How a file is verified (:attr:`ModelFile.integrity`, shown by ``posekit models``):
 
@@ -862,7 +864,10 @@ def check(file: ModelFile, origin: str, path: Path, *, label: str | None = None)
         ModelFileCorrupt: the file fails its check.
     """
     label = label or file.name
-    directory = path.parents[len(Path(file.name).parts) - 1]  # path is directory / file.name
+    if origin == "package":  # package files are found by their base name
+        directory = package_weights_dir()
+    else:  # path is directory / file.name
+        directory = path.parents[len(Path(file.name).parts) - 1]
     return _check(file, origin, path, label, _describe(file, directory))
 
 
