@@ -50,3 +50,29 @@ def test_normalise_pixels_keeps_raw_dtype_without_mean():
     x = np.full((1, 2, 2, 3), 7, np.uint8)
     assert normalise_pixels(x, "RGB", None, None).dtype == np.uint8
     assert normalise_pixels(x, "BGR", (1.0, 1.0, 1.0), (2.0, 2.0, 2.0)).dtype == np.float32
+
+
+def test_detector_and_one_stage_specs_share_the_image_input_contract():
+    """Both inherit ImageInputSpec's fields, checks and normalise; only their defaults differ."""
+    import dataclasses
+
+    from posekit.spec import RTMO_SPEC, YOLO_POSE_SPEC, ImageInputSpec, OneStageSpec
+
+    shared = [f.name for f in dataclasses.fields(ImageInputSpec)]
+    assert shared == ["input_size", "resize", "pad_value", "interpolation", "channel_order", "mean", "std"]
+    for cls in (DetectorSpec, OneStageSpec):
+        assert issubclass(cls, ImageInputSpec)
+        assert [f.name for f in dataclasses.fields(cls)][: len(shared)] == shared
+    det, one = DetectorSpec(input_size=(320, 320)), OneStageSpec(input_size=(640, 640))
+    assert (det.resize, det.channel_order, det.mean, det.std) == ("letterbox_topleft", "BGR", None, None)
+    assert (one.resize, one.channel_order, one.mean, one.std) == ("letterbox_yolo", "RGB", (0.0,) * 3, (255.0,) * 3)
+    assert YOLO_POSE_SPEC == one and RTMO_SPEC.resize == "warp_center" and RTMO_SPEC.mean is None
+    with pytest.raises(ValueError, match="resize"):
+        OneStageSpec(input_size=(640, 640), resize="crop")
+    with pytest.raises(ValueError, match="decoder"):
+        OneStageSpec(input_size=(640, 640), decoder="yolox_grid")  # a detector decoder is not a one-stage one
+    with pytest.raises(ValueError, match="max_people"):
+        OneStageSpec(input_size=(640, 640), max_people=0)
+    assert isinstance(one.with_(max_people=5), OneStageSpec) and isinstance(det.with_(pad_value=0), DetectorSpec)
+    image = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    np.testing.assert_array_equal(one.normalise(image), image[..., ::-1].transpose(2, 0, 1)[None] / np.float32(255))

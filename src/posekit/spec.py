@@ -11,7 +11,8 @@ networks never read configuration.
   normalisation, and what comes out (heatmaps at a stride, SimCC coordinate
   vectors, or keypoints already decoded).
 * :class:`DetectorSpec` does the same for a person detector: resize mode, pad
-  value, colour order, normalisation and which output decoder reads its tensors.
+  value, colour order, normalisation (the :class:`ImageInputSpec` it shares with
+  the one-stage :class:`OneStageSpec`) and which output decoder reads its tensors.
 
 Pure data and numpy; imports nothing else from posekit.
 """
@@ -21,12 +22,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
+from typing import TypeVar
 
 import numpy as np
 
 __all__ = [
     "CropConfig",
     "PoseModelSpec",
+    "ImageInputSpec",
     "DetectorSpec",
     "OneStageSpec",
     "ONE_STAGE_DECODERS",
@@ -231,8 +234,6 @@ class PoseModelSpec:
         return np.ascontiguousarray(x, dtype=np.dtype(self.dtype))
 
 
-#: Detector resize modes: keep-ratio letterbox with the image in the top-left corner
-#: (YOLOX, RTMDet), centred (YOLOv3 / darknet), or a plain stretch to the input size (PP-PicoDet).
 #: Resize modes of whole-image networks (detectors and one-stage pose models): keep-ratio letterbox with
 #: the image in the top-left corner (YOLOX, RTMDet) or centred (YOLOv3 / darknet), a plain stretch to the
 #: input size (PP-PicoDet), Ultralytics' centred letterbox (``LetterBox``: resized to ``round(w r)``,
@@ -247,20 +248,22 @@ DETECTOR_DECODERS = ("yolox_grid", "yolo_rows", "boxes_scores", "end2end")
 _INTERPOLATIONS = ("linear", "cubic", "area", "nearest")
 
 
+_S = TypeVar("_S", bound="ImageInputSpec")
+
+
 @dataclass(frozen=True)
-class DetectorSpec:
-    """Input/output contract of a person detector.
+class ImageInputSpec:
+    """How a whole-image network takes its input: the contract :class:`DetectorSpec` and :class:`OneStageSpec`
+    share (:func:`posekit.detect.onnx_detectors.detector_input` reads only these fields).
 
     Attributes:
         input_size: ``(width, height)`` of the network input.
         resize: one of :data:`RESIZE_MODES`.
         pad_value: value of letterbox padding pixels.
-        interpolation: resize interpolation (``"linear"``, ``"cubic"``, ...).
+        interpolation: resize interpolation (``"linear"``, ``"cubic"``, ``"area"``, ``"nearest"``).
         channel_order: ``"RGB"`` or ``"BGR"``.
-        mean, std: per-channel normalisation in 0..255 units, in ``channel_order``;
-            ``None`` feeds raw 0..255 values.
-        decoder: one of :data:`DETECTOR_DECODERS`.
-        person_class: index of the person class in the network's classes.
+        mean, std: per-channel normalisation in 0..255 units, in ``channel_order``
+            (``std`` 255 with ``mean`` 0 is ``/255``); ``None`` feeds raw 0..255 values.
     """
 
     input_size: tuple[int, int]
@@ -270,22 +273,37 @@ class DetectorSpec:
     channel_order: str = "BGR"
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
-    decoder: str = "yolox_grid"
-    person_class: int = 0
 
     def __post_init__(self) -> None:
         _check_choice("resize", self.resize, RESIZE_MODES)
-        _check_choice("decoder", self.decoder, DETECTOR_DECODERS)
         _check_choice("interpolation", self.interpolation, _INTERPOLATIONS)
         _check_pixels(self.channel_order, self.mean, self.std)
 
-    def with_(self, **changes) -> "DetectorSpec":
+    def with_(self: _S, **changes) -> _S:
         """A copy with some fields replaced."""
         return replace(self, **changes)
 
     def normalise(self, image_bgr: np.ndarray) -> np.ndarray:
         """A resized BGR uint8 input ``(H_in, W_in, 3)`` -> the network tensor ``(1, 3, H_in, W_in)`` float32."""
         return image_tensor(image_bgr, self.channel_order, self.mean, self.std)
+
+
+@dataclass(frozen=True)
+class DetectorSpec(ImageInputSpec):
+    """Input/output contract of a person detector: the :class:`ImageInputSpec` input (defaults: YOLOX's
+    top-left letterbox, pad 114, raw BGR) and its output decoder.
+
+    Attributes:
+        decoder: one of :data:`DETECTOR_DECODERS`.
+        person_class: index of the person class in the network's classes.
+    """
+
+    decoder: str = "yolox_grid"
+    person_class: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_choice("decoder", self.decoder, DETECTOR_DECODERS)
 
 
 #: One-stage pose decoders: Ultralytics' YOLO-pose export (``[1, 4 + 1 + 3K, N]``: box centre and size,
@@ -295,17 +313,13 @@ ONE_STAGE_DECODERS = ("yolo_pose", "rtmo")
 
 
 @dataclass(frozen=True)
-class OneStageSpec:
+class OneStageSpec(ImageInputSpec):
     """Input/output contract of a one-stage pose network: whole image in, people (boxes, keypoints) out.
 
+    The :class:`ImageInputSpec` input, with Ultralytics' defaults (``letterbox_yolo``, pad 114, linear,
+    RGB / 255), then:
+
     Attributes:
-        input_size: ``(width, height)`` of the network input.
-        resize: one of :data:`RESIZE_MODES`.
-        pad_value: value of padding pixels.
-        interpolation: resize interpolation (``"linear"``: Ultralytics and MMPose).
-        channel_order: ``"RGB"`` or ``"BGR"``.
-        mean, std: per-channel normalisation in 0..255 units (``std`` 255 with ``mean`` 0 is ``/255``);
-            ``None`` feeds raw 0..255 values.
         decoder: one of :data:`ONE_STAGE_DECODERS`.
         num_keypoints: keypoints per person.
         schema: keypoint schema name (see :mod:`posekit.schema`).
@@ -315,10 +329,7 @@ class OneStageSpec:
         max_people: most people per image, best first.
     """
 
-    input_size: tuple[int, int]
     resize: str = "letterbox_yolo"
-    pad_value: float = 114.0
-    interpolation: str = "linear"
     channel_order: str = "RGB"
     mean: tuple[float, float, float] | None = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] | None = (255.0, 255.0, 255.0)
@@ -330,20 +341,10 @@ class OneStageSpec:
     max_people: int = 300
 
     def __post_init__(self) -> None:
-        _check_choice("resize", self.resize, RESIZE_MODES)
+        super().__post_init__()
         _check_choice("decoder", self.decoder, ONE_STAGE_DECODERS)
-        _check_choice("interpolation", self.interpolation, _INTERPOLATIONS)
-        _check_pixels(self.channel_order, self.mean, self.std)
         if self.max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {self.max_people}")
-
-    def with_(self, **changes) -> "OneStageSpec":
-        """A copy with some fields replaced."""
-        return replace(self, **changes)
-
-    def normalise(self, image_bgr: np.ndarray) -> np.ndarray:
-        """A resized BGR uint8 input ``(H_in, W_in, 3)`` -> the network tensor ``(1, 3, H_in, W_in)`` float32."""
-        return image_tensor(image_bgr, self.channel_order, self.mean, self.std)
 
 
 #: Ultralytics YOLO-pose ONNX exports (``LetterBox``, RGB / 255; ``non_max_suppression`` as its ``val`` runs it:

@@ -21,7 +21,7 @@ import numpy as np
 from posekit import geometry
 from posekit.detect.postprocess import nms, yolo_postprocess
 from posekit.runtime import Device, make_session, session_device
-from posekit.spec import DetectorSpec
+from posekit.spec import DetectorSpec, ImageInputSpec
 
 __all__ = ["DetectorConfig", "OnnxDetector", "DECODERS", "detector_input", "yolox_grid_decode"]
 
@@ -50,12 +50,13 @@ _PLACEMENT = MappingProxyType({"letterbox_topleft": "topleft", "letterbox_center
                                "letterbox_yolo": "yolo", "warp_center": "warp"})
 
 
-def detector_input(image: np.ndarray, spec: DetectorSpec) -> tuple[np.ndarray, geometry.Letterbox]:
+def detector_input(image: np.ndarray, spec: ImageInputSpec) -> tuple[np.ndarray, geometry.Letterbox]:
     """The network input of one BGR image.
 
     Args:
         image: ``(H, W, 3)`` BGR (uint8, or float in 0..255).
-        spec: the detector's contract.
+        spec: the input contract of a detector (:class:`~posekit.spec.DetectorSpec`) or a one-stage
+            pose network (:class:`~posekit.spec.OneStageSpec`).
 
     Returns:
         ``x`` ``(1, 3, H_in, W_in)`` float32 and the :class:`~posekit.geometry.Letterbox`
