@@ -216,6 +216,33 @@ def test_unletterbox_clamps_to_image():
     np.testing.assert_allclose(out, [[0.0, 0.0, 200.0, 150.0]])
 
 
+@pytest.mark.parametrize("interpolation", [cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_NEAREST])
+def test_warp_placement_is_bottomup_resize_by_hand(interpolation):
+    """``"warp"``: scale r = min(W_in / w, H_in / h), image centre at the input centre, constant border, pixel
+    for pixel what one cv2.warpAffine with that matrix gives (MMPose's BottomupResize)."""
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (37, 61, 3), dtype=np.uint8)
+    canvas, lb = g.letterbox(img, (64, 48), placement="warp", pad_value=114, interpolation=interpolation)
+    r = min(64 / 61, 48 / 37)
+    px, py = 32 - r * 61 / 2, 24 - r * 37 / 2
+    expected = cv2.warpAffine(img, np.array([[r, 0, px], [0, r, py]]), (64, 48), flags=interpolation,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=(114, 114, 114, 114))
+    np.testing.assert_array_equal(canvas, expected)
+    assert canvas.dtype == np.uint8 and lb.scale == r and lb.pad == (px, py)
+
+
+def test_unletterbox_points_and_boxes_agree_exactly():
+    lb = g.Letterbox(scale=0.37, pad=(3.25, 11.5), input_size=(416, 416), scale_y=0.41)
+    rng = np.random.default_rng(1)
+    boxes = rng.uniform(-50, 450, (7, 4))
+    out = g.unletterbox_boxes(boxes, lb)
+    by_hand = np.stack([(boxes[:, 0] - 3.25) / 0.37, (boxes[:, 1] - 11.5) / 0.41,
+                        (boxes[:, 2] - 3.25) / 0.37, (boxes[:, 3] - 11.5) / 0.41], axis=1)
+    np.testing.assert_array_equal(out, by_hand)
+    np.testing.assert_array_equal(g.unletterbox_points(boxes.reshape(-1, 2, 2), lb).reshape(-1, 4), out)
+    assert g.unletterbox_boxes(np.zeros((0, 4)), lb).shape == (0, 4)
+
+
 def test_clip_boxes():
     np.testing.assert_allclose(g.clip_boxes([[-1, -2, 30, 40]], (20, 25)), [[0, 0, 25, 20]])
 

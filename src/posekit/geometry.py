@@ -388,7 +388,7 @@ def letterbox(
     if placement == "warp":
         px, py = w_in / 2 - scale * w / 2, h_in / 2 - scale * h / 2
         matrix = np.array([[scale, 0.0, px], [0.0, scale, py]])
-        canvas = cv2.warpAffine(image, matrix, (w_in, h_in), flags=interpolation, borderValue=border)
+        canvas = warp_crops(image, matrix[None], (w_in, h_in), pad_value, interpolation)[0]
         return canvas, Letterbox(scale=scale, pad=(px, py), input_size=(w_in, h_in))
     if placement == "yolo":
         new_w, new_h = int(round(w * scale)), int(round(h * scale))
@@ -421,14 +421,12 @@ def unletterbox_points(points: np.ndarray, lb: Letterbox) -> np.ndarray:
 def unletterbox_boxes(
     boxes: np.ndarray, lb: Letterbox, image_shape: tuple[int, int] | None = None
 ) -> np.ndarray:
-    """Map ``(N, 4)`` xyxy boxes from the detector input back to the image.
+    """Map ``(N, 4)`` xyxy boxes from the detector input back to the image (their two corners by
+    :func:`unletterbox_points`).
 
     With ``image_shape = (H, W)`` the boxes are also clamped to the image.
     """
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).copy()
-    sx, sy = lb.scales
-    b[:, [0, 2]] = (b[:, [0, 2]] - lb.pad[0]) / sx
-    b[:, [1, 3]] = (b[:, [1, 3]] - lb.pad[1]) / sy
+    b = unletterbox_points(np.asarray(boxes, dtype=np.float64).reshape(-1, 2, 2), lb).reshape(-1, 4)
     if image_shape is not None:
         b = clip_boxes(b, image_shape)
     return b
