@@ -264,6 +264,55 @@ def test_half_needs_an_accelerator(providers, recorded):
     assert isinstance(model, bytes)  # the converted graph, loaded from memory
 
 
+def test_one_rule_for_half_on_the_cpu(caplog):
+    """``half_precision``: kept on an accelerator, an error on a CPU asked for, ignored (logged) where auto chose
+    the CPU -- told by the resolved device's ``auto`` flag or by the device as requested."""
+    assert runtime.half_precision(True, Device("cuda")) and not runtime.half_precision(False, Device("cuda"))
+    assert not runtime.half_precision(False, Device("cpu"))
+    with pytest.raises(ValueError, match="is for accelerators, and device cpu is the CPU"):
+        runtime.half_precision(True, Device("cpu"))
+    with pytest.raises(ValueError, match="CUDA only"):
+        runtime.half_precision(True, Device("cpu"), "cpu", needs="runs PyTorch networks on CUDA only")
+    with caplog.at_level(logging.INFO, logger="posekit.runtime"):
+        assert not runtime.half_precision(True, Device("cpu", auto=True))
+        assert not runtime.half_precision(True, Device("cpu"), "auto")
+    assert caplog.text.count("half precision ignored: device auto chose the CPU") == 2
+
+
+def test_torch_yolov3_follows_the_half_rule(monkeypatch, tmp_path):
+    """The PyTorch YOLOv3 detector no longer drops ``half`` silently: an error on the CPU asked for, ignored where
+    auto chose the CPU (the same raw rows as without it). A small stand-in network keeps the test fast."""
+    torch = pytest.importorskip("torch")
+    import cv2
+
+    from posekit.detect import yolov3
+
+    class Rows(torch.nn.Module):
+        """``(N, 3, S, S)`` -> ``(N, (S / 32) ** 2, 85)`` raw rows, like YOLOv3-SPP's output."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.conv = torch.nn.Conv2d(3, 85, 32, stride=32)
+
+        def forward(self, x):
+            return self.conv(x).flatten(2).transpose(1, 2)
+
+    monkeypatch.setattr(yolov3, "_build_torch_model", lambda weights, size, classes: Rows().eval())
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    weights = tmp_path / "yolo.pth"
+    weights.write_bytes(b"stand-in")
+    with pytest.raises(ValueError, match="CUDA only"):
+        yolov3.Yolov3Detector(weights, input_size=320, runtime="torch", device="cpu", half=True)
+    auto = yolov3.Yolov3Detector(weights, input_size=320, runtime="torch", device="auto", half=True)
+    plain = yolov3.Yolov3Detector(weights, input_size=320, runtime="torch", device="cpu")
+    assert auto.device == Device("cpu")
+    x, _ = yolov3.yolov3_preprocess(cv2.imread(str(testdata.PERSON_IMAGE)), 320)
+    rows = auto.predict_raw(x)
+    assert rows.shape == (1, 100, 85) and rows.dtype == np.float32
+    np.testing.assert_array_equal(rows, plain.predict_raw(x))
+
+
 def test_float16_graph_keeps_float32_io_and_stays_close_on_real_crops(coco_subset):
     """The CUDA --half graph runs on ORT's CPU provider too: inputs and outputs stay float32, and on the COCO
     images' crops (PicoDet boxes) the heatmaps move by < 0.05 and confident keypoints by < 2 input pixels.

@@ -100,7 +100,7 @@ __all__ = ["make_session", "OpenVinoSession", "BACKENDS", "OPTIMIZATION_LEVELS",
            "SINGLE_THREAD_BATCH_PIXELS", "MULTI_THREAD_BATCH", "ACCELERATOR_BATCH_PIXELS",
            "Device", "DEVICE_KINDS", "PROVIDERS", "AUTO_ORDER", "DeviceUnavailableError", "SessionPlan",
            "resolve_device", "plan_session", "available_providers", "available_devices", "session_device",
-           "stage_device", "stages_device", "torch_device", "float16_graph"]
+           "stage_device", "stages_device", "torch_device", "half_precision", "float16_graph"]
 
 #: Input pixels per network call for a single-threaded session: PP-TinyPose on 1 thread costs
 #: 11.6 / 12.7 / 14.5 / 15.9 / 18.4 / 19.6 ms per 256x192 crop at batch 1 / 2 / 4 / 8 / 16 / 32,
@@ -375,12 +375,7 @@ def plan_session(device: "str | Device | None", backend: str = "onnxruntime", ha
         DeviceUnavailableError: see :func:`resolve_device`.
     """
     d = resolve_device(device, backend) if device is not None else Device("cpu")
-    if half and not d.accelerator:
-        if not d.auto:
-            raise ValueError(f"half precision (--half) is for accelerators, and device {d} is the CPU: "
-                             f"float16 kernels are few and slow there; choose --device cuda, tensorrt, ...")
-        log.info("half precision ignored: device auto chose the CPU")
-        half = False
+    half = half_precision(half, d)
     if d.kind == "cpu":
         return SessionPlan(d, backend, ["CPUExecutionProvider"], "CPU", "f32", False)
     if d.kind == "openvino":
@@ -407,6 +402,33 @@ def plan_session(device: "str | Device | None", backend: str = "onnxruntime", ha
     else:  # coreml
         providers = ["CoreMLExecutionProvider", "CPUExecutionProvider"]
     return SessionPlan(d, "onnxruntime", providers, "CPU", "f32", half and d.kind in ("cuda", "directml"))
+
+
+def half_precision(half: bool, device: Device, requested: "str | Device | None" = None, *,
+                   needs: str = "is for accelerators") -> bool:
+    """Whether networks on ``device`` run in float16 when ``half`` is asked for: the one rule of ``--half`` on the
+    CPU, for ONNX sessions (:func:`plan_session`) and PyTorch networks alike.
+
+    ``half`` on an accelerator; on the CPU an error when the CPU was asked for, and when ``auto`` chose it
+    (``device.auto``, or ``requested`` is ``"auto"``) ``False`` with a log line.
+
+    Args:
+        half: float16 asked for.
+        device: where the networks run (resolved).
+        requested: the device as asked for, when ``device`` does not carry the ``auto`` flag (e.g.
+            ``Device.parse(torch_device(requested))``).
+        needs: what half precision needs, for the error (``"is for accelerators"``).
+
+    Raises:
+        ValueError: ``half`` on a CPU that was asked for.
+    """
+    if not half or device.accelerator:
+        return half
+    if not (device.auto or (requested is not None and Device.parse(requested).kind == "auto")):
+        raise ValueError(f"half precision (--half) {needs}, and device {device} is the CPU: float16 kernels are "
+                         f"few and slow there; choose an accelerator (--device cuda, ...) or leave --half out")
+    log.info("half precision ignored: device auto chose the CPU")
+    return False
 
 
 def float16_graph(source: str | os.PathLike | bytes) -> bytes:

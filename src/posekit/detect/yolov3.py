@@ -18,6 +18,7 @@ ONNX Runtime.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -29,7 +30,7 @@ from posekit import catalog, geometry
 from posekit.detect.onnx_detectors import detector_input
 from posekit.detect.postprocess import yolo_postprocess
 from posekit.io import atomic_write_bytes, sha256_file
-from posekit.runtime import Device, make_session, session_device, torch_device
+from posekit.runtime import Device, half_precision, make_session, session_device, torch_device
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -98,7 +99,9 @@ class Yolov3Detector:
             and the input size, and reuse it next time.
         device: where it runs (``None``: the CPU; :func:`posekit.runtime.make_session`, and for the torch
             runtime :func:`posekit.runtime.torch_device`).
-        half: float16 where ``device`` supports it (ONNX Runtime sessions only).
+        half: float16 where ``device`` supports it (:func:`posekit.runtime.plan_session`; the torch runtime runs
+            under float16 autocast on CUDA). On the CPU an error, ignored where ``"auto"`` chose the CPU
+            (:func:`posekit.runtime.half_precision`).
     """
 
     def __init__(
@@ -141,9 +144,10 @@ class Yolov3Detector:
 
         if runtime == "torch":
             self._torch_device = torch_device(device)
-            self._model = _build_torch_model(self.weights, self.input_size, self.num_classes).to(self._torch_device)
             #: The device the network runs on.
             self.device = Device.parse(self._torch_device)
+            self._half = half_precision(half, self.device, device, needs="runs PyTorch networks on CUDA only")
+            self._model = _build_torch_model(self.weights, self.input_size, self.num_classes).to(self._torch_device)
         elif suffix == ".onnx":
             self._open_session(str(self.weights), num_threads)
         else:
@@ -199,8 +203,9 @@ class Yolov3Detector:
             return np.asarray(self._session.run(None, {self._input_name: x})[0], dtype=np.float32)
         import torch
 
-        with torch.inference_mode():
-            return self._model(torch.from_numpy(x).to(self._torch_device)).cpu().numpy()
+        autocast = torch.autocast("cuda", dtype=torch.float16) if self._half else contextlib.nullcontext()
+        with torch.inference_mode(), autocast:
+            return self._model(torch.from_numpy(x).to(self._torch_device)).float().cpu().numpy()
 
     def __call__(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Detect people.

@@ -10,20 +10,17 @@ simcc_y)``) the two vectors packed as ``(N, K, W r + H r)``.
 from __future__ import annotations
 
 import contextlib
-import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from posekit.runtime import Device, torch_device
+from posekit.runtime import Device, half_precision, torch_device
 from posekit.spec import PoseModelSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
 __all__ = ["TorchPoseModel", "pack_outputs"]
-
-log = logging.getLogger(__name__)
 
 
 def pack_outputs(output):
@@ -57,12 +54,8 @@ class TorchPoseModel:
         self.torch_device = torch_device(device)
         #: The same as a :class:`posekit.runtime.Device`.
         self.device = Device.parse(self.torch_device)
-        if half and self.torch_device == "cpu":
-            if Device.parse(device).kind != "auto":
-                raise ValueError("half precision (--half) runs PyTorch networks on CUDA only; the device is the CPU")
-            log.info("half precision ignored: device auto chose the CPU")
-            half = False
-        self.half = half
+        #: Run under float16 autocast (``half`` on CUDA; :func:`posekit.runtime.half_precision`).
+        self.half = half_precision(half, self.device, device, needs="runs PyTorch networks on CUDA only")
         self.module = module.eval() if self.torch_device == "cpu" else module.eval().to(self.torch_device)
         self.spec = spec
         self.num_threads = num_threads
