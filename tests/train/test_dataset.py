@@ -103,3 +103,66 @@ def test_show_targets_reports_bad_key(coco_subset: Path, tmp_path: Path, caplog:
                  "--set", "augment.flip=1"])
     assert code == 1
     assert "unknown config key 'augment.flip'" in caplog.text
+
+
+def test_simcc_targets_are_drawn(coco_subset: Path) -> None:
+    """A SimCC sample's (K, W r + H r) target is drawn as the maps its x and y vectors span (it was drawn as
+    nothing: the overlay equalled the plain dimmed crop), peaking at the labelled keypoints."""
+    import dataclasses
+
+    from posekit import catalog
+    from posekit.train.visualize import heatmap_overlay, render_sample, target_maps
+
+    spec = catalog.get("rtmpose_t_256x192").spec
+    records = load_coco_persons(coco_subset / "person_keypoints.json", coco_subset / "images")[:1]
+    sample = KeypointDataset(records, spec, COCO17, AugmentConfig(enabled=False)).sample(0, 0)
+    assert sample.target.shape == (17, 384 + 512)
+    maps, stride = target_maps(sample.target, spec)
+    assert maps.shape == (1, 512, 384) and stride == 0.5
+    for k in np.flatnonzero(sample.target_weight > 0):  # every labelled keypoint is a peak of 1 at its bins
+        x, y = np.around(2 * sample.augmented.keypoints[k]).astype(int)
+        assert maps[0, y, x] == pytest.approx(1.0)
+    drawn = heatmap_overlay(sample.crop, maps, stride)
+    plain = heatmap_overlay(sample.crop, np.zeros((1, 64, 48), np.float32), 4)
+    assert (drawn != plain).any(axis=-1).mean() > 0.05  # the overlay is not empty
+    # render_sample takes the spec; its right panel is that overlay (plus the label dots)
+    empty = dataclasses.replace(sample, target=np.zeros_like(sample.target))
+    h, w = sample.crop.shape[:2]
+    a, b = render_sample(sample, COCO17, spec, zoom=1), render_sample(empty, COCO17, spec, zoom=1)
+    assert (a[16:, w + 4 :] != b[16:, w + 4 :]).any(axis=-1).mean() > 0.05
+    np.testing.assert_array_equal(a[16:, :w], b[16:, :w])
+    # heatmap models and a bare stride draw as before
+    heat = KeypointDataset(records, PoseModelSpec(input_size=(96, 128)), COCO17, AugmentConfig(enabled=False))
+    hs = heat.sample(0, 0)
+    np.testing.assert_array_equal(render_sample(hs, COCO17, PoseModelSpec(input_size=(96, 128)), zoom=1),
+                                  render_sample(hs, COCO17, 4, zoom=1))
+
+
+def test_show_targets_with_the_rtmpose_config(coco_subset: Path, tmp_path: Path) -> None:
+    """``posekit show-targets --config configs/rtmpose_m_coco_finetune.yaml`` draws the SimCC targets: each PNG is
+    its sample rendered with its targets, not the same sample with none."""
+    import dataclasses
+
+    from posekit.cli.show_targets import main
+    from posekit.train.config import load_config
+    from posekit.train.modeling import resolve_spec
+    from posekit.train.visualize import render_sample
+
+    config = Path(__file__).resolve().parents[2] / "configs" / "rtmpose_m_coco_finetune.yaml"
+    gt, images = coco_subset / "person_keypoints.json", coco_subset / "images"
+    out = tmp_path / "targets"
+    code = main([str(gt), "--images", str(images), "--out", str(out), "-n", "1", "--config", str(config),
+                 "--no-augment", "--zoom", "1"])
+    assert code == 0
+    (png,) = sorted(out.glob("*.png"))
+    image = cv2.imread(str(png))
+    assert image.shape == (256 + 16, 2 * 192 + 4, 3)
+    cfg = load_config(str(config), ["augment.enabled=false"])
+    spec, schema = resolve_spec(cfg.model, cfg.data)
+    assert spec.output == "simcc"
+    dataset = KeypointDataset(load_coco_persons(gt, images, 17, schema=schema), spec, schema, cfg.augment,
+                              cfg.data.sigma, cfg.data.joint_weights, cfg.train.seed, check_files=False)
+    sample = dataset.sample(0, 0)
+    np.testing.assert_array_equal(image, render_sample(sample, schema, spec, 1))
+    untargeted = render_sample(dataclasses.replace(sample, target=np.zeros_like(sample.target)), schema, spec, 1)
+    assert (image != untargeted).any(axis=-1).mean() > 0.01

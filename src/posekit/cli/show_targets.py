@@ -13,15 +13,16 @@ __all__ = ["register", "run", "main"]
 
 log = logging.getLogger(__name__)
 
-_HELP = "draw augmented training crops with keypoint labels and target heatmaps (PNG)"
+_HELP = "draw augmented training crops with keypoint labels and their targets (heatmaps or SimCC) (PNG)"
 _EPILOG = """\
 examples:
   posekit show-targets person_keypoints.json --images images/ --out targets/ -n 16
   posekit show-targets person_keypoints.json --images images/ --out t/ --config configs/tiny_hrnet_coco_dev.yaml
   posekit show-targets person_keypoints.json --images images/ --out t/ --set augment.rotation_prob=1 --set data.sigma=3
 Each PNG: left, the augmented crop with the labelled skeleton; right, the Gaussian targets
-(max over joints) over the dimmed crop with the labels as white dots (they should sit on
-the peaks). The caption names the drawn augmentation (flip, rotation, half-body).
+(max over joints; SimCC models such as RTMPose: the map each joint's x and y target vectors
+span) over the dimmed crop with the labels as white dots (they should sit on the peaks).
+The caption names the drawn augmentation (flip, rotation, half-body).
 """
 
 
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         for index in picks:
             sample = dataset.sample(int(index), args.epoch)
             name = out / f"target_{index:05d}_img{sample.record.image_id}.png"
-            ok, png = cv2.imencode(".png", render_sample(sample, schema, spec.heatmap_stride, args.zoom))
+            ok, png = cv2.imencode(".png", render_sample(sample, schema, spec, args.zoom))
             if not ok:
                 raise ValueError(f"could not encode {name.name}")
             atomic_write_bytes(name, png.tobytes(), fsync=False)  # Python I/O: any folder name works

@@ -1,4 +1,9 @@
-"""Pictures of training samples: augmented crop, labels and target heatmaps, side by side."""
+"""Pictures of training samples: augmented crop, labels and targets, side by side.
+
+Heatmap targets are drawn as they are (maximum over joints); SimCC targets
+(RTMPose, ``(K, W r + H r)``) as the 2-D map each keypoint's x and y vectors
+span, ``max_k ty[k][:, None] * tx[k][None, :]``, at ``1 / r`` crop pixels per bin.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,14 @@ import cv2
 import numpy as np
 
 from posekit import geometry
+from posekit.codec import SimCCCodec
 from posekit.draw import draw_poses
 from posekit.schema import KeypointSchema
+from posekit.spec import PoseModelSpec
 from posekit.structures import Poses
 from posekit.train.dataset import TrainingSample
 
-__all__ = ["heatmap_overlay", "render_sample"]
+__all__ = ["heatmap_overlay", "target_maps", "render_sample"]
 
 
 def heatmap_overlay(crop: np.ndarray, heatmaps: np.ndarray, stride: float, alpha: float = 0.6) -> np.ndarray:
@@ -23,7 +30,7 @@ def heatmap_overlay(crop: np.ndarray, heatmaps: np.ndarray, stride: float, alpha
     Args:
         crop: ``(H, W, 3)`` BGR uint8.
         heatmaps: ``(K, H / stride, W / stride)``.
-        stride: crop pixels per heatmap pixel.
+        stride: crop pixels per heatmap pixel (SimCC maps: ``1 / r``, see :func:`target_maps`).
         alpha: weight of the colour map where the heatmap is 1.
 
     Returns:
@@ -36,6 +43,30 @@ def heatmap_overlay(crop: np.ndarray, heatmaps: np.ndarray, stride: float, alpha
     a = (alpha * up)[..., None]
     base = crop.astype(np.float32) * 0.5
     return np.clip(base * (1 - a) + colour * a, 0, 255).astype(np.uint8)
+
+
+def target_maps(target: np.ndarray, spec: PoseModelSpec | float) -> tuple[np.ndarray, float]:
+    """A training target as 2-D maps for :func:`heatmap_overlay`, with their stride in crop pixels.
+
+    Args:
+        target: heatmaps ``(K, h, w)``, or for a SimCC spec the packed ``(K, W r + H r)`` vectors
+            (:meth:`posekit.codec.SimCCCodec.encode`).
+        spec: the model contract, or a heatmap stride (heatmap targets).
+
+    Returns:
+        heatmaps ``(K, h, w)`` and ``spec.heatmap_stride``; for SimCC one map ``(1, H r, W r)``, the maximum
+        over keypoints of ``ty[k][:, None] * tx[k][None, :]``, and ``1 / r``.
+    """
+    if not isinstance(spec, PoseModelSpec):
+        return target, float(spec)
+    if spec.output != "simcc":
+        return target, float(spec.heatmap_stride)
+    codec = SimCCCodec.from_spec(spec)
+    tx, ty = codec.split(np.asarray(target, np.float32)[None])
+    peak = np.zeros((ty.shape[-1], tx.shape[-1]), np.float32)
+    for x, y in zip(tx[0], ty[0]):  # one keypoint's (H r, W r) map at a time (133 at once would be ~100 MB)
+        np.maximum(peak, y[:, None] * x[None, :], out=peak)
+    return peak[None], 1.0 / codec.split_ratio
 
 
 def _caption(sample: TrainingSample) -> str:
@@ -51,18 +82,21 @@ def _caption(sample: TrainingSample) -> str:
     return " ".join(parts)
 
 
-def render_sample(sample: TrainingSample, schema: KeypointSchema, stride: float, zoom: int = 2) -> np.ndarray:
+def render_sample(
+    sample: TrainingSample, schema: KeypointSchema, spec: PoseModelSpec | float, zoom: int = 2
+) -> np.ndarray:
     """A labelled picture of one training sample.
 
     Left: the augmented crop with the keypoint labels and skeleton (only
-    joints with a non-zero target weight). Right: the target heatmaps (max
-    over joints) over the dimmed crop, with the labels as small dots, which
-    should sit on the heatmap peaks. A caption names the drawn augmentation.
+    joints with a non-zero target weight). Right: the targets (:func:`target_maps`:
+    heatmaps, max over joints; SimCC, the maps the x and y vectors span) over
+    the dimmed crop, with the labels as small dots, which should sit on the
+    peaks. A caption names the drawn augmentation.
 
     Args:
         sample: from :meth:`posekit.train.dataset.KeypointDataset.sample`.
         schema: keypoint layout (skeleton, colours).
-        stride: heatmap stride.
+        spec: the model contract (heatmap or SimCC targets), or a heatmap stride.
         zoom: integer magnification of the output.
 
     Returns:
@@ -77,7 +111,7 @@ def render_sample(sample: TrainingSample, schema: KeypointSchema, stride: float,
         scores=np.ones(1), schema=schema,
     )
     left = draw_poses(crop, poses, keypoint_thresh=0.5, draw_boxes=False, draw_ids=False, thickness=1)
-    right = heatmap_overlay(crop, sample.target, stride)
+    right = heatmap_overlay(crop, *target_maps(sample.target, spec))
     for (x, y), s in zip(kp, shown):
         if s > 0:
             cv2.circle(right, (int(round(x)), int(round(y))), 1, (255, 255, 255), -1)
