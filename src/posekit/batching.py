@@ -57,7 +57,7 @@ import numpy as np
 from posekit.detect.budget import select_boxes
 from posekit.engine import ReplicaPool, available_cpus
 from posekit.pose.crop import crop_people
-from posekit.runtime import Device, stage_device, stages_device
+from posekit.runtime import Device, stage_device
 from posekit.structures import Poses
 from posekit.timing import StageTimer
 
@@ -123,8 +123,7 @@ def device_report(estimator: Any) -> dict[str, Any]:
     network's execution provider as its session reports it (``session.get_providers()``)."""
     requested = getattr(estimator, "_init_args", {}).get("device")
     report: dict[str, Any] = {"requested": str(requested) if requested is not None else None,
-                              "device": str(getattr(estimator, "device", None) or stages_device(
-                                  getattr(estimator, "detector", None), getattr(estimator, "pose_model", None))),
+                              "device": str(estimator.device),
                               "plan": "batched" if uses_batched_plan(estimator) else "cpu"}
     for name in ("detector", "pose_model"):
         stage = getattr(estimator, name, None)

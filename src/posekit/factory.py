@@ -164,9 +164,8 @@ def build_pose_model(
         raise ValueError(f"kind must be one of {MODEL_KINDS}, got {kind!r}")
     name, entry = _lookup(pose_model, ("pose", "one_stage"), runtime)
     if entry is not None and entry.task == "one_stage":
-        path = catalog.model_file_path(name, models_dir)
-        return OneStageModel(path, entry.spec, session=make_session(
-            path, num_threads, backend=session_backend(runtime), spinning=spinning, device=device, half=half))
+        return OneStageModel(catalog.model_file_path(name, models_dir), entry.spec, num_threads=num_threads,
+                             backend=session_backend(runtime), spinning=spinning, device=device, half=half)
     if entry is not None and entry.runtime == "onnx":
         spec = entry.spec if not output else entry.spec.with_(output=output)
         return OnnxPoseModel(catalog.model_file_path(name, models_dir), spec, num_threads=num_threads,

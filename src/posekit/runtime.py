@@ -459,13 +459,10 @@ def session_device(session: Any) -> Device:
 
 
 def stage_device(stage: Any) -> Device:
-    """The device a pipeline stage runs on: its ``device`` attribute, else its ``session``'s
-    (:func:`session_device`), else the CPU (a plain callable)."""
+    """The device a pipeline stage runs on: its ``device`` attribute (every posekit detector and pose model
+    has one), else the CPU (a plain callable, or an object given ready-made that does not say)."""
     device = getattr(stage, "device", None)
-    if isinstance(device, Device):
-        return device
-    session = getattr(stage, "session", None)
-    return session_device(session) if session is not None else Device("cpu")
+    return device if isinstance(device, Device) else Device("cpu")
 
 
 def stages_device(*stages: Any) -> Device:

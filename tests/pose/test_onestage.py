@@ -82,6 +82,29 @@ def test_contracts_are_recognised(yolo_file: Path, rtmo_file: Path, contract_mod
     assert OneStageModel(rtmo_file, num_threads=1).spec == RTMO_SPEC
 
 
+def test_one_stage_models_take_and_report_their_device(yolo_file: Path, monkeypatch) -> None:
+    """``device`` and ``half`` reach the session like the top-down models'; ``.device`` is where it runs, which the
+    estimator and its device report read."""
+    import onnxruntime
+
+    from posekit.batching import device_report
+    from posekit.runtime import Device, DeviceUnavailableError
+
+    model = OneStageModel(yolo_file, num_threads=1, device="cpu")
+    assert model.device == Device("cpu")
+    with pytest.raises(ValueError, match="half precision"):
+        OneStageModel(yolo_file, num_threads=1, device="cpu", half=True)
+    est = PoseEstimator(pose_model=str(yolo_file), num_threads=1, device="auto")
+    assert est.pose_model.device == est.device == Device("cpu")
+    report = device_report(est)
+    assert (report["device"], report["plan"], report["pose_model"]) == ("cpu", "cpu", "CPUExecutionProvider")
+    # ONNX Runtime lists CUDA but this build cannot start it: an explicit device is an error, not a CPU run
+    monkeypatch.setattr(onnxruntime, "get_available_providers",
+                        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    with pytest.raises(DeviceUnavailableError), pytest.warns(UserWarning, match="CUDAExecutionProvider"):
+        OneStageModel(yolo_file, num_threads=1, device="cuda")
+
+
 @pytest.mark.parametrize("size", [(1280, 720), (480, 960), (641, 479)])
 def test_yolo_pose_people_land_where_planted(yolo_file: Path, size: tuple[int, int]) -> None:
     """Score threshold 0.001, NMS at IoU 0.7, boxes and keypoints back through Ultralytics' letterbox (<= 0.5 px)."""

@@ -32,7 +32,7 @@ import numpy as np
 from posekit import geometry
 from posekit.detect.onnx_detectors import detector_input
 from posekit.detect.postprocess import nms
-from posekit.runtime import make_session
+from posekit.runtime import Device, make_session, session_device
 from posekit.spec import RTMO_SPEC, YOLO_POSE_SPEC, OneStageSpec
 
 __all__ = [
@@ -66,10 +66,6 @@ class People:
     scores: np.ndarray
     keypoints: np.ndarray
     keypoint_scores: np.ndarray
-
-    @classmethod
-    def empty(cls, num_keypoints: int) -> "People":
-        return cls(np.zeros((0, 4)), np.zeros(0), np.zeros((0, num_keypoints, 2)), np.zeros((0, num_keypoints)))
 
 
 def _finite(name: str, arrays: Sequence[np.ndarray]) -> None:
@@ -158,6 +154,8 @@ class OneStageModel:
         spec: the contract; ``None`` recognises it from the file (:func:`recognise_contract`).
         kind: force a contract (``"yolo_pose"`` / ``"rtmo"``) when ``spec`` is ``None``.
         num_threads, backend, spinning: see :func:`posekit.runtime.make_session`.
+        device: where it runs (``None``: the CPU; see :func:`posekit.runtime.make_session`).
+        half: float16 where ``device`` supports it (:func:`posekit.runtime.plan_session`).
         session: an open session of ``path`` to use instead of making one.
 
     Raises:
@@ -175,10 +173,15 @@ class OneStageModel:
         num_threads: int | None = None,
         backend: str = "onnxruntime",
         spinning: bool = False,
+        device: "str | Device | None" = None,
+        half: bool = False,
         session: Any = None,
     ) -> None:
         self.name = "<in-memory>" if isinstance(path, bytes) else Path(path).name
-        self.session = session or make_session(path, num_threads, backend=backend, spinning=spinning)
+        self.session = session or make_session(path, num_threads, backend=backend, spinning=spinning, device=device,
+                                               half=half)
+        #: The device the session runs on (ONNX Runtime may have fallen back to the CPU for ``device="auto"``).
+        self.device = session_device(self.session)
         try:
             found = recognise_contract(self.session)
             wanted = spec.decoder if spec is not None else kind
@@ -194,7 +197,6 @@ class OneStageModel:
         except OneStageContractError as exc:
             raise OneStageContractError(f"pose model {self.name}: {exc}") from None
         self.input_name = self.session.get_inputs()[0].name
-        self.fixed_batch = isinstance(self.session.get_inputs()[0].shape[0], int)
 
     def resize(self, image: np.ndarray) -> tuple[np.ndarray, geometry.Letterbox]:
         """BGR image ``(H, W, 3)`` -> network input ``(1, 3, H_in, W_in)`` and its letterbox."""
