@@ -105,6 +105,51 @@ def test_one_stage_models_take_and_report_their_device(yolo_file: Path, monkeypa
         OneStageModel(yolo_file, num_threads=1, device="cuda")
 
 
+def _keypoints_net(num_keypoints: int = 17) -> bytes:
+    """A top-down model with one keypoints output ``(1, K, 3)`` (input ``(1, 3, 64, 48)``): not YOLO-pose, though
+    ``17 = 5 + 3 x 4``."""
+    import contract_models as cm
+    from onnx import TensorProto, helper, numpy_helper
+
+    planted = np.full((1, num_keypoints, 3), 0.5, np.float32)
+    nodes, inits = cm._planted("input", "input", planted, "keypoints", "kp")
+    return cm._model(nodes, [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 64, 48])],
+                     [helper.make_tensor_value_info("keypoints", TensorProto.FLOAT, [1, num_keypoints, 3])],
+                     inits + [numpy_helper.from_array(np.zeros((), np.float32), "zero")], "top_down_keypoints")
+
+
+def _with_spec(model: bytes, spec_json: str) -> bytes:
+    """``model`` carrying posekit's spec metadata, as ``posekit export`` writes it."""
+    from onnx import helper
+
+    from posekit.spec import SPEC_METADATA_KEY
+
+    proto = onnx.load_from_string(model)
+    helper.set_model_props(proto, {SPEC_METADATA_KEY: spec_json})
+    return proto.SerializeToString()
+
+
+def test_top_down_files_are_not_taken_for_yolo_pose(tmp_path: Path) -> None:
+    """A top-down model with one ``(1, 17, 3)`` keypoints output is not YOLO-pose with K = 4, and a file carrying
+    posekit's spec is top-down whatever its outputs look like; the factory then builds the top-down model."""
+    import contract_models as cm
+
+    from posekit.factory import build_pose_model
+    from posekit.pose.onnx_model import OnnxPoseModel
+    from posekit.spec import PoseModelSpec
+
+    keypoints_file = cm.write(_keypoints_net(), tmp_path / "keypoints.onnx")
+    assert recognise_contract(make_session(keypoints_file, 1)) is None
+    spec = PoseModelSpec(input_size=(48, 64), output="keypoints")
+    exported = cm.write(_with_spec(_keypoints_net(), spec.to_json()), tmp_path / "exported.onnx")
+    model = build_pose_model(str(exported), num_threads=1)
+    assert isinstance(model, OnnxPoseModel) and model.spec.output == "keypoints"
+    yolo_like = cm.write(_with_spec(cm.yolo_pose_net(CANDIDATES), spec.to_json()), tmp_path / "yolo-like.onnx")
+    assert recognise_contract(make_session(yolo_like, 1)) is None
+    assert recognise_contract(make_session(cm.write(cm.yolo_pose_net(CANDIDATES), tmp_path / "y.onnx"), 1)) == (
+        "yolo_pose")
+
+
 @pytest.mark.parametrize("size", [(1280, 720), (480, 960), (641, 479)])
 def test_yolo_pose_people_land_where_planted(yolo_file: Path, size: tuple[int, int]) -> None:
     """Score threshold 0.001, NMS at IoU 0.7, boxes and keypoints back through Ultralytics' letterbox (<= 0.5 px)."""

@@ -33,7 +33,7 @@ from posekit import geometry
 from posekit.detect.onnx_detectors import detector_input
 from posekit.detect.postprocess import nms
 from posekit.runtime import Device, make_session, session_device
-from posekit.spec import RTMO_SPEC, YOLO_POSE_SPEC, OneStageSpec
+from posekit.spec import RTMO_SPEC, SPEC_METADATA_KEY, YOLO_POSE_SPEC, OneStageSpec
 
 __all__ = [
     "People",
@@ -111,16 +111,25 @@ def decode_rtmo(dets: np.ndarray, keypoints: np.ndarray, spec: OneStageSpec) -> 
 
 
 def recognise_contract(session: Any) -> str | None:
-    """``"yolo_pose"``, ``"rtmo"`` or ``None`` (not a one-stage contract) from a session's inputs and outputs."""
+    """``"yolo_pose"``, ``"rtmo"`` or ``None`` (not a one-stage contract) from a session's inputs and outputs.
+
+    A file carrying posekit's spec (:data:`posekit.spec.SPEC_METADATA_KEY`, written by ``posekit export``) is
+    a top-down model, never recognised. YOLO-pose is one output ``(1, 5 + 3K, N)`` with the ``N`` candidates
+    (8400 at 640x640) along the last axis, more than the ``5 + 3K`` values of each: a top-down keypoints
+    output ``(N, K, 3)`` (e.g. ``(1, 17, 3)``, which ``5 + 3K`` rows alone would take for ``K = 4``) is not it.
+    """
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1 or len(inputs[0].shape) != 4:
+        return None
+    if SPEC_METADATA_KEY in session.get_modelmeta().custom_metadata_map:
         return None
     names = [o.name for o in outputs]
     if len(outputs) == 2 and names == ["dets", "keypoints"] and len(outputs[1].shape) == 4:
         return "rtmo"
     if len(outputs) == 1 and len(outputs[0].shape) == 3:
-        rows = outputs[0].shape[1]
-        if isinstance(rows, int) and rows > 5 and (rows - 5) % 3 == 0:
+        _, values, candidates = outputs[0].shape
+        layout = isinstance(values, int) and values > 5 and (values - 5) % 3 == 0
+        if layout and (not isinstance(candidates, int) or candidates > values):  # a dynamic axis: the candidates
             return "yolo_pose"
     return None
 
