@@ -166,6 +166,10 @@ class OptimConfig:
         lr: base learning rate (HRNet: 1e-3).
         momentum, nesterov: SGD only.
         weight_decay: L2 weight decay (HRNet passes none to Adam).
+        no_decay_norm_bias: no weight decay for normalisation layers (BatchNorm, GroupNorm, LayerNorm,
+            InstanceNorm: weight and bias) and for every other module's ``bias``, as MMPose's RTMPose configs
+            (``paramwise_cfg=dict(norm_decay_mult=0, bias_decay_mult=0, bypass_duplicate=True)``; see
+            :func:`posekit.train.trainer.decay_param_groups`); false decays every parameter.
         lr_steps: epochs at which the learning rate is multiplied by ``lr_factor``.
         lr_factor: decay factor (0.1).
     """
@@ -175,6 +179,7 @@ class OptimConfig:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 0.0
+    no_decay_norm_bias: bool = False
     lr_steps: tuple[int, ...] = (170, 200)
     lr_factor: float = 0.1
 

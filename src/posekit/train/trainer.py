@@ -63,7 +63,8 @@ from posekit.train.modeling import build_model, check_output_shape, model_info, 
 from posekit.train.sampler import EpochSampler, worker_init
 from posekit.train.validation import validate
 
-__all__ = ["TrainSummary", "Trainer", "train", "seed_everything", "resolve_resume"]
+__all__ = ["TrainSummary", "Trainer", "train", "seed_everything", "resolve_resume", "decay_param_groups",
+           "NORM_LAYERS"]
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,48 @@ def resolve_resume(resume: str | None, output_dir: Path) -> Path | None:
     if not path.is_file():
         raise FileNotFoundError(f"train.resume: checkpoint {path} does not exist")
     return path
+
+
+#: Normalisation layers whose weight and bias get no weight decay with ``optim.no_decay_norm_bias`` (the
+#: isinstance test of mmengine's ``DefaultOptimWrapperConstructor``: ``_BatchNorm``, ``_InstanceNorm``,
+#: ``GroupNorm``, ``LayerNorm``).
+NORM_LAYERS: tuple[type[torch.nn.Module], ...] = (
+    torch.nn.modules.batchnorm._BatchNorm,
+    torch.nn.modules.instancenorm._InstanceNorm,
+    torch.nn.GroupNorm,
+    torch.nn.LayerNorm,
+)
+
+
+def decay_param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Two optimiser parameter groups as MMPose's RTMPose configs make them: ``paramwise_cfg=dict(
+    norm_decay_mult=0, bias_decay_mult=0, bypass_duplicate=True)`` in mmengine's ``DefaultOptimWrapperConstructor``.
+
+    No weight decay for every parameter of a normalisation layer (:data:`NORM_LAYERS`: weight and bias) and
+    for the parameter called ``bias`` of any other module; every other parameter decays, 1-D or not (a
+    ``ScaleNorm``'s ``g``, a GAU's ``gamma`` / ``beta``, a ``Scale``). A parameter shared by several modules
+    is counted once, where ``named_modules`` first meets it.
+
+    Args:
+        model: the network.
+        weight_decay: the decay of the decaying group.
+
+    Returns:
+        ``[{"params": [...], "weight_decay": weight_decay}, {"params": [...], "weight_decay": 0.0}]``, each in
+        ``named_modules`` order (an empty group left out).
+    """
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
+    seen: set[int] = set()
+    for module in model.modules():
+        is_norm = isinstance(module, NORM_LAYERS)
+        for name, param in module.named_parameters(recurse=False):
+            if id(param) in seen:
+                continue
+            seen.add(id(param))
+            (no_decay if is_norm or name == "bias" else decay).append(param)
+    groups = [{"params": decay, "weight_decay": float(weight_decay)}, {"params": no_decay, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
 
 
 def _autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
@@ -241,8 +284,12 @@ class Trainer:
         check_images_exist(records)
         return gt, records
 
-    def _optimizer(self, params: Any) -> torch.optim.Optimizer:
+    def _optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
         o = self.cfg.optim
+        params: Any = (
+            decay_param_groups(model, o.weight_decay) if o.no_decay_norm_bias and o.weight_decay
+            else model.parameters()
+        )
         if o.optimizer == "adam":
             return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
         if o.optimizer == "adamw":
@@ -265,7 +312,7 @@ class Trainer:
                      sum(p.numel() for p in model.parameters()), *spec.input_size, ctx.device)
         loader, sampler, generator, batches = self._train_loader(spec, schema)
         val_gt, val_records = self._validation_data(spec.num_keypoints, schema)
-        optimizer = self._optimizer(model.parameters())
+        optimizer = self._optimizer(model)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(
             optimizer, milestones=list(cfg.optim.lr_steps), gamma=cfg.optim.lr_factor
         )
