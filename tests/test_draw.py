@@ -156,6 +156,17 @@ def test_coco17_drawing_is_unchanged(thickness):
     assert not np.array_equal(ours, image)
 
 
+def test_half_pixel_keypoints_round_as_the_reference():
+    """Keypoints at x.5 and fractional positions land on the reference drawer's pixels (Python's round: half to
+    even), with the rounding done once per person."""
+    image, poses = _coco_people(np.random.default_rng(5))
+    rng = np.random.default_rng(6)
+    jitter = rng.choice([0.5, -0.5, 1.5, 0.25, 0.75, 0.0], poses.keypoints.shape)
+    poses = poses.replace(keypoints=poses.keypoints + jitter)
+    kwargs = dict(pose_thresh=0.0, keypoint_thresh=0.2)
+    np.testing.assert_array_equal(draw_poses(image, poses, **kwargs), _reference_draw(image, poses, **kwargs))
+
+
 def _wholebody(points: dict[int, tuple[float, float]], box=(20, 20, 380, 380)) -> Poses:
     """One COCO-WholeBody person: only the keypoints in ``points`` (index -> xy) are scored (0.9)."""
     kp = np.zeros((133, 2))

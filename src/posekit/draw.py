@@ -74,32 +74,35 @@ def draw_poses(
     were measured on the dev set; ``0`` draws everything.
     """
     import cv2
+    import numpy as np
 
     out = image.copy()
     schema = poses.schema
     t = thickness or max(1, round(max(image.shape[:2]) / 400))
     colors = schema.colors or ((0, 255, 0),) * len(schema.skeleton)
-    fine = _fine_keypoints(schema)
-    fine_limbs = [bool(fine[a] and fine[b]) for a, b in schema.skeleton]
+    fine = _fine_keypoints(schema).tolist()
+    any_fine = any(fine)
+    fine_limbs = [fine[a] and fine[b] for a, b in schema.skeleton]
     for i in range(len(poses)):
-        kp, ks = poses.keypoints[i], poses.keypoint_scores[i]
-        if not (poses.scores[i] >= pose_thresh and (ks >= keypoint_thresh).any()):
+        ks = poses.keypoint_scores[i]
+        shown_mask = ks >= keypoint_thresh
+        if not (poses.scores[i] >= pose_thresh and shown_mask.any()):
             continue
+        # Once per person: pixel positions (round half to even, as Python's round) and visibility as lists.
+        points = [tuple(p) for p in np.rint(poses.keypoints[i]).astype(np.int64).tolist()]
+        shown = shown_mask.tolist()
         tid = int(poses.track_ids[i])
         box_color = track_color(tid) if tid >= 0 else (0, 255, 0)
         if draw_boxes:
             x1, y1, x2, y2 = (int(round(v)) for v in poses.boxes[i])
             cv2.rectangle(out, (x1, y1), (x2, y2), box_color, t, cv2.LINE_AA)
-        fine_radius, fine_width = _fine_sizes(poses.boxes[i], t)
+        fine_radius, fine_width = _fine_sizes(poses.boxes[i], t) if any_fine else (t + 2, t + 1)
         for (a, b), color, small in zip(schema.skeleton, colors, fine_limbs):
-            if ks[a] >= keypoint_thresh and ks[b] >= keypoint_thresh:
-                pa = tuple(int(round(v)) for v in kp[a])
-                pb = tuple(int(round(v)) for v in kp[b])
-                cv2.line(out, pa, pb, color, fine_width if small else t + 1, cv2.LINE_AA)
-        for j in range(len(kp)):
-            if ks[j] >= keypoint_thresh:
-                radius = fine_radius if fine[j] else t + 2
-                cv2.circle(out, tuple(int(round(v)) for v in kp[j]), radius, (255, 255, 255), -1, cv2.LINE_AA)
+            if shown[a] and shown[b]:
+                cv2.line(out, points[a], points[b], color, fine_width if small else t + 1, cv2.LINE_AA)
+        for j in np.flatnonzero(shown_mask).tolist():
+            radius = fine_radius if fine[j] else t + 2
+            cv2.circle(out, points[j], radius, (255, 255, 255), -1, cv2.LINE_AA)
         if draw_ids and tid >= 0:
             x1, y1 = int(poses.boxes[i, 0]), int(poses.boxes[i, 1])
             cv2.putText(out, f"id {tid}", (x1 + 2, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * t + 0.2,
