@@ -65,6 +65,7 @@ from types import MappingProxyType
 from typing import Any, BinaryIO, Callable, Mapping
 
 from posekit.io import file_sha256, user_cache_dir
+from posekit.schema import schema_for_keypoints
 from posekit.spec import (
     ALPHAPOSE_MEAN,
     ALPHAPOSE_STD,
@@ -513,7 +514,7 @@ def _simcc_spec(input_size: tuple[int, int], num_keypoints: int) -> PoseModelSpe
     sigma = {(192, 256): (4.9, 5.66), (288, 384): (6.0, 6.93)}[tuple(input_size)]
     return PoseModelSpec(
         input_size=input_size, channel_order="RGB", mean=IMAGENET_MEAN, std=IMAGENET_STD, output="simcc",
-        num_keypoints=num_keypoints, schema="coco17" if num_keypoints == 17 else "coco_wholebody",
+        num_keypoints=num_keypoints, schema=schema_for_keypoints(num_keypoints).name,
         crop=CropConfig(mode="affine", padding=1.25), simcc_split_ratio=2.0, simcc_sigma=sigma,
     )
 

@@ -33,6 +33,7 @@ from posekit import geometry
 from posekit.detect.onnx_detectors import detector_input
 from posekit.detect.postprocess import nms
 from posekit.runtime import Device, make_session, session_device
+from posekit.schema import schema_for_keypoints
 from posekit.spec import RTMO_SPEC, SPEC_METADATA_KEY, YOLO_POSE_SPEC, OneStageSpec
 
 __all__ = [
@@ -146,13 +147,13 @@ def one_stage_spec(kind: str, session: Any) -> OneStageSpec:
         k, base = session.get_outputs()[1].shape[2], RTMO_SPEC
     else:
         raise ValueError(f"unknown one-stage contract {kind!r}")
-    if k not in _SCHEMA_OF_K:
-        raise OneStageContractError(f"{k} keypoints per person; posekit knows the layouts of {sorted(_SCHEMA_OF_K)}")
-    return base.with_(input_size=size, num_keypoints=int(k), schema=_SCHEMA_OF_K[k])
-
-
-#: Keypoint layouts a one-stage file's ``K`` stands for.
-_SCHEMA_OF_K = {17: "coco17", 133: "coco_wholebody"}
+    if not isinstance(k, int):
+        raise OneStageContractError(f"the number of keypoints per person is not fixed: {k!r}")
+    try:
+        schema = schema_for_keypoints(k)
+    except KeyError as e:
+        raise OneStageContractError(f"{k} keypoints per person: {e.args[0]}") from None
+    return base.with_(input_size=size, num_keypoints=k, schema=schema.name)
 
 
 class OneStageModel:
@@ -209,7 +210,7 @@ class OneStageModel:
 
     def resize(self, image: np.ndarray) -> tuple[np.ndarray, geometry.Letterbox]:
         """BGR image ``(H, W, 3)`` -> network input ``(1, 3, H_in, W_in)`` and its letterbox."""
-        return detector_input(image, self.spec)  # type: ignore[arg-type]
+        return detector_input(image, self.spec)
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """The network's raw outputs for one input ``(1, 3, H_in, W_in)``."""
