@@ -89,3 +89,20 @@ def test_validate_a_wholebody_model(wholebody) -> None:
     assert list(stats) == ["AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"]
     assert stats["AP"] == 0.0  # nothing scored: every result is dropped, as xtcocotools drops it
     assert len(results) == len(records) and all("foot_kpts" in r for r in results)
+
+
+def test_posekit_val_reads_the_five_part_fields(wholebody, tmp_path: Path, capsys) -> None:
+    """``posekit val`` on COCO-WholeBody ground truth in its own layout (foot / face / hand fields): the
+    records are read through the model's schema (it stopped at "17 keypoints, expected 133" before)."""
+    from posekit.cli.val import main as val_main
+    from posekit.models import create_model
+
+    gt, images = wholebody
+    weights = tmp_path / "wholebody.pth"
+    torch.manual_seed(0)
+    torch.save(create_model("rtmpose_m_wholebody_256x192").state_dict(), weights)
+    code = val_main([str(weights), "val.flip=false", "--model", "rtmpose_m_wholebody_256x192", "--gt", str(WB_GT),
+                     "--images", str(images), "--json"])
+    assert code == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert 0.0 <= stats["AP"] <= 1.0 and set(stats) >= {"AP", "AR"}

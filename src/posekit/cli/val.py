@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
                 cfg.val.detections, gt, cfg.data.val_images, cfg.val.det_score_threshold, spec.num_keypoints
             )
         else:
-            records = load_coco_persons(gt, cfg.data.val_images, spec.num_keypoints)
+            records = load_coco_persons(gt, cfg.data.val_images, spec.num_keypoints, schema=schema)
         check_images_exist(records)
         device = pick_device(cfg.train.device)
         model.to(device)
