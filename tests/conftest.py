@@ -22,6 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,6 +102,18 @@ def data_dir() -> Path:
 def coco_subset() -> Path:
     """``tests/data/coco``: ``images/`` and ``person_keypoints.json`` (23 COCO val2017 images, CC BY / BY-SA)."""
     return testdata.COCO
+
+
+@pytest.fixture(scope="session")
+def coco_gt() -> dict[str, Any]:
+    """The person keypoint annotations of ``tests/data/coco`` (one dict for the session: copy before changing)."""
+    return testdata.coco_gt()
+
+
+@pytest.fixture(scope="session")
+def mixed_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """COCO images with bad files interleaved (corrupt JPEG, text, empty, missing): the engine-equality inputs."""
+    return testdata.mixed_files(tmp_path_factory.mktemp("mixed"))
 
 
 @pytest.fixture(scope="session")

@@ -20,12 +20,6 @@ import testdata
 _same = testdata.same_result
 
 
-@pytest.fixture(scope="module")
-def mixed_files(tmp_path_factory) -> list[Path]:
-    """The COCO images with bad files interleaved (corrupt JPEG, text, empty, missing), as in test_engine."""
-    return testdata.mixed_files(tmp_path_factory.mktemp("mixed"))
-
-
 def _batched(est: PoseEstimator, files, plan: BatchPlan = BatchPlan(), read=None) -> list[FileResult]:
     read = read or (lambda path: _read(path, False))
     return [FileResult(*r) for r in batched_results(est, files, read=read, one_image=_file_result, plan=plan)]

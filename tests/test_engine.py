@@ -100,12 +100,6 @@ def test_pool_needs_a_replica():
 _same = testdata.same_result
 
 
-@pytest.fixture(scope="module")
-def mixed_files(tmp_path_factory) -> list[Path]:
-    """COCO images with bad files interleaved (corrupt JPEG, text, empty, missing)."""
-    return testdata.mixed_files(tmp_path_factory.mktemp("mixed"))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", ["fast", "balanced"])
 def test_engine_results_equal_the_serial_path_image_by_image(preset, mixed_files):

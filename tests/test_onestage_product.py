@@ -21,19 +21,15 @@ from posekit.pipeline import PoseEstimator
 
 onnx = pytest.importorskip("onnx")
 
-K = 17
 
 
 @pytest.fixture(scope="module")
 def yolo_file(tmp_path_factory) -> Path:
     import contract_models as cm
 
-    yx = np.asarray(testdata.MOVENET_YX)
-    people = []
-    for cx, cy, w, h, score in ((300, 330, 120, 360, 0.9), (480, 300, 100, 300, 0.7)):
-        kp = np.column_stack([cx - w / 2 + yx[:, 1] * w, cy - h / 2 + yx[:, 0] * h, np.full(K, 0.8)])
-        people.append(np.concatenate([[cx, cy, w, h, score], kp.ravel()]))
-    return cm.write(cm.yolo_pose_net(np.stack(people), drift=40.0), tmp_path_factory.mktemp("yolo") / "yolo11n-pose.onnx")
+    people = np.stack([testdata.yolo_pose_person(300, 330, 120, 360, 0.9),
+                       testdata.yolo_pose_person(480, 300, 100, 300, 0.7)])
+    return cm.write(cm.yolo_pose_net(people, drift=40.0), tmp_path_factory.mktemp("yolo") / "yolo11n-pose.onnx")
 
 
 @pytest.fixture(scope="module")

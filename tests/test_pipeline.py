@@ -42,11 +42,6 @@ def hrnet_est(hrnet_model) -> PoseEstimator:
     return PoseEstimator("picodet_s_320", hrnet_model, num_threads=1)
 
 
-@pytest.fixture(scope="module")
-def coco_gt() -> dict:
-    return testdata.coco_gt()
-
-
 def _gt_people(gt: dict, min_keypoints: int = 10) -> dict[int, list[dict]]:
     by_image: dict[int, list[dict]] = {}
     for a in gt["annotations"]:

@@ -123,6 +123,14 @@ def movenet_keypoints() -> np.ndarray:
     return np.concatenate([yx, np.linspace(0.9, 0.58, 17, dtype=np.float32)[:, None]], axis=1)
 
 
+def yolo_pose_person(cx: float, cy: float, w: float, h: float, score: float, visibility: float = 0.8) -> np.ndarray:
+    """One YOLO-pose candidate ``(5 + 3 * 17,)``: box ``cx, cy, w, h``, person score, then an upright person
+    (:data:`MOVENET_YX` scaled into the box) as ``x, y, visibility`` per keypoint."""
+    yx = np.asarray(MOVENET_YX)
+    keypoints = np.column_stack([cx - w / 2 + yx[:, 1] * w, cy - h / 2 + yx[:, 0] * h, np.full(len(yx), visibility)])
+    return np.concatenate([[cx, cy, w, h, score], keypoints.ravel()])
+
+
 #: Catalogue entry -> file name of its synthetic stand-in (the catalogue's own file names).
 CONTRACT_FILES = MappingProxyType({
     "yolox_nano": "yolox_nano_416x416.onnx",

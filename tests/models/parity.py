@@ -37,6 +37,8 @@ __all__ = [
     "rel_err",
     "assert_close_to",
     "assert_fixture_parity",
+    "batch2",
+    "ort_session",
 ]
 
 #: parity bound: max|out - ref| <= TOLERANCE * max|ref|
@@ -114,3 +116,18 @@ def assert_fixture_parity(model: torch.nn.Module, folder: Path, synth: ModuleTyp
     model.load_state_dict(synth_state(synth, folder), strict=True)
     out = forward(model.eval(), fixture_input(synth, folder))
     return assert_close_to(out, np.load(folder / "output.npy"), label)
+
+
+def batch2(x: np.ndarray) -> np.ndarray:
+    """A batch of 2 distinct inputs ``(2, 3, H, W)`` float32 from one ``(1, 3, H, W)`` array."""
+    return np.concatenate([x, -0.5 * x[..., ::-1]], axis=0).astype(np.float32)
+
+
+def ort_session(source: Path | bytes) -> Any:
+    """A single-threaded ONNX Runtime CPU session of an ONNX file or its bytes."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(source if isinstance(source, bytes) else str(source), options,
+                                providers=["CPUExecutionProvider"])

@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxruntime")
 
 import parity  # noqa: E402
 from posekit.export import SPEC_METADATA_KEY, export_onnx, export_registered  # noqa: E402
@@ -18,17 +18,6 @@ from posekit.models import create_model, get_pretrained_config  # noqa: E402
 from posekit.spec import PoseModelSpec  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-
-def _session(path: Path):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def _batch2(x: np.ndarray) -> np.ndarray:
-    """A batch of 2 distinct inputs from one ``(1, 3, H, W)`` array."""
-    return np.concatenate([x, -0.5 * x[..., ::-1]], axis=0).astype(np.float32)
 
 
 @pytest.mark.slow
@@ -52,7 +41,7 @@ def test_cli_export_hrnet_w32_full_size(tmp_path: Path, fixtures_dir: Path, synt
     config = get_pretrained_config("hrnet_w32_256x192")
     assert onnx_model.spec == config.spec
     torch_model = TorchPoseModel(create_model("hrnet_w32_256x192", checkpoint=checkpoint), config.spec)
-    x = _batch2(parity.fixture_input(synth, folder))
+    x = parity.batch2(parity.fixture_input(synth, folder))
     ort_out, torch_out = onnx_model.run(x), torch_model.run(x)
     assert ort_out.shape == (2, 17, 64, 48)
     assert parity.rel_err(ort_out, torch_out) <= parity.TOLERANCE
@@ -62,14 +51,15 @@ def test_cli_export_hrnet_w32_full_size(tmp_path: Path, fixtures_dir: Path, synt
 @pytest.mark.slow
 def test_export_fastpose_res50_full_size(tmp_path: Path, fixtures_dir: Path, synth) -> None:
     folder = fixtures_dir / "alphapose_fastpose_res50_256x192"
-    path = export_registered("fastpose_res50_256x192", parity.synth_state(synth, folder), tmp_path / "fastpose.onnx")
-    session = _session(path)
+    state = parity.synth_state(synth, folder)
+    path = export_registered("fastpose_res50_256x192", state, tmp_path / "fastpose.onnx")
+    session = parity.ort_session(path)
     meta = session.get_modelmeta().custom_metadata_map
     assert PoseModelSpec.from_json(meta[SPEC_METADATA_KEY]) == get_pretrained_config("fastpose_res50_256x192").spec
     assert meta["posekit.model"] == "fastpose_res50_256x192" and "non-commercial" in meta["posekit.license"]
-    x = _batch2(parity.fixture_input(synth, folder))
+    x = parity.batch2(parity.fixture_input(synth, folder))
     ort_out = session.run(None, {"input": x})[0]
-    model = create_model("fastpose_res50_256x192", checkpoint=parity.synth_state(synth, folder))
+    model = create_model("fastpose_res50_256x192", checkpoint=state)
     torch_out = parity.forward(model.eval(), x)
     assert parity.rel_err(ort_out, torch_out) <= parity.TOLERANCE
     assert parity.rel_err(ort_out[:1], np.load(folder / "output.npy")) <= parity.TOLERANCE
@@ -91,11 +81,11 @@ def test_export_reduced_networks(tmp_path: Path, name: str) -> None:
     config = get_pretrained_config(name)
     model = create_model(name, **REDUCED[name])
     path = export_onnx(model, tmp_path / f"{name}.onnx", config.input_size, config.spec)
-    session = _session(path)
+    session = parity.ort_session(path)
     spec = PoseModelSpec.from_json(session.get_modelmeta().custom_metadata_map[SPEC_METADATA_KEY])
     assert spec == config.spec
     w, h = config.input_size
-    x = _batch2(np.random.default_rng(1).standard_normal((1, 3, h, w)).astype(np.float32))
+    x = parity.batch2(np.random.default_rng(1).standard_normal((1, 3, h, w)).astype(np.float32))
     ort_out = session.run(None, {"input": x})[0]
     assert ort_out.shape == (2, config.num_output_channels, h // 4, w // 4)
     assert parity.rel_err(ort_out, parity.forward(model.eval(), x)) <= parity.TOLERANCE
@@ -105,7 +95,7 @@ def test_static_batch_and_argument_checks(tmp_path: Path) -> None:
     model = create_model("simplebaseline_res50_256x192", depth=18, deconv_filters=(32, 32, 32))
     spec = get_pretrained_config("simplebaseline_res50_256x192").spec
     path = export_onnx(model, tmp_path / "static.onnx", None, spec, dynamic_batch=False)
-    session = _session(path)
+    session = parity.ort_session(path)
     assert session.get_inputs()[0].shape == [1, 3, 256, 192]
     assert session.get_outputs()[0].name == "heatmaps"
     with pytest.raises(ValueError, match="differs"):

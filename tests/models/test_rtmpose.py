@@ -28,11 +28,6 @@ NAMES = [e.name for e in catalog.list_entries("pose", "torch") if e.family == "r
 OUTPUTS = ("simcc_x", "simcc_y")
 
 
-def _batch2(x: np.ndarray) -> np.ndarray:
-    """A batch of 2 distinct inputs from one ``(1, 3, H, W)`` array."""
-    return np.concatenate([x, -0.5 * x[..., ::-1]], axis=0).astype(np.float32)
-
-
 def _run(model: torch.nn.Module, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with torch.no_grad():
         sx, sy = model(torch.from_numpy(np.ascontiguousarray(x)))
@@ -132,13 +127,6 @@ def test_rtmw_all_zero_rows_stay_zero(fixtures_dir: Path, synth: ModuleType, loa
     assert zero == info["all_zero_rows"] and zero
 
 
-def _session(data: bytes):
-    ort = pytest.importorskip("onnxruntime")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-
-
 @pytest.mark.parametrize(
     "name,opset",
     [
@@ -156,14 +144,14 @@ def test_onnx_export_official_contract(fixtures_dir: Path, synth: ModuleType, lo
 
     folder = fixtures_dir / name
     model = loaded(name)
-    session = _session(onnx_bytes(model, model.input_size, None, opset, output_names=OUTPUTS))
+    session = parity.ort_session(onnx_bytes(model, model.input_size, None, opset, output_names=OUTPUTS))
     k = model.num_keypoints
     (width, height), r = model.input_size, model.simcc_split_ratio
     assert [(i.name, i.shape) for i in session.get_inputs()] == [("input", ["N", 3, height, width])]
     assert [(o.name, o.shape) for o in session.get_outputs()] == [
         ("simcc_x", ["N", k, int(width * r)]), ("simcc_y", ["N", k, int(height * r)])
     ]
-    x = _batch2(parity.fixture_input(synth, folder))
+    x = parity.batch2(parity.fixture_input(synth, folder))
     ort_outs = session.run(None, {"input": x})
     torch_outs = _run(model, x)
     for ort_out, torch_out, key in zip(ort_outs, torch_outs, OUTPUTS):
@@ -177,7 +165,7 @@ def test_export_onnx_file_and_output_name_checks(tmp_path: Path, loaded) -> None
 
     model = loaded("rtmpose_t_256x192")
     path = export_onnx(model, tmp_path / "rtmpose_t.onnx", model.input_size, None, 11, output_names=OUTPUTS)
-    assert [o.name for o in _session(path.read_bytes()).get_outputs()] == list(OUTPUTS)
+    assert [o.name for o in parity.ort_session(path.read_bytes()).get_outputs()] == list(OUTPUTS)
     with pytest.raises(ValueError, match="not both"):
         export_onnx(model, tmp_path / "x.onnx", model.input_size, output_name="a", output_names=OUTPUTS)
     with pytest.raises(ValueError, match="2 outputs"):
@@ -303,10 +291,10 @@ def test_posekit_export_writes_the_official_contract_and_predict_reads_it(fixtur
     torch.save({"state_dict": parity.synth_state(synth, folder), "meta": {}}, checkpoint)
     out = tmp_path / "rtmpose_t.onnx"
     assert main(["export", name, "--checkpoint", str(checkpoint), "--out", str(out), "--opset", "11"]) == 0
-    session = _session(out.read_bytes())
+    session = parity.ort_session(out.read_bytes())
     assert [(i.name, i.shape) for i in session.get_inputs()] == [("input", ["N", 3, 256, 192])]
     assert [o.name for o in session.get_outputs()] == list(OUTPUTS)
-    x = _batch2(parity.fixture_input(synth, folder))
+    x = parity.batch2(parity.fixture_input(synth, folder))
     for got, key in zip(session.run(None, {"input": x}), OUTPUTS):
         parity.assert_close_to(got[:1], np.load(folder / f"output_{key}.npy"), label=key)
     model = OnnxPoseModel(out, num_threads=1)

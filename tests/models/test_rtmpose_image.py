@@ -59,16 +59,25 @@ def test_crops_and_inputs_are_mmposes(fixtures_dir: Path, image: np.ndarray, nam
     np.testing.assert_array_equal(spec.preprocess(crops), inputs)
 
 
+@pytest.fixture(scope="module")
+def mmpose_checkpoints(fixtures_dir: Path, synth: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Each case's synthetic weights as an MMPose 1.x file (state_dict + meta), written once for both runtimes."""
+    files = {}
+    for name in CASES:
+        files[name] = tmp_path_factory.mktemp(name) / "mmpose.pth"
+        torch.save({"state_dict": parity.synth_state(synth, fixtures_dir / name), "meta": {"mmpose_version": "1.3.2"}},
+                   files[name])
+    return files
+
+
 @pytest.mark.parametrize("runtime", ["torch", "onnx"])
 @pytest.mark.parametrize("name", CASES)
-def test_estimate_reproduces_mmpose_image_keypoints(fixtures_dir: Path, synth: ModuleType, image: np.ndarray,
-                                                     tmp_path: Path, name: str, runtime: str) -> None:
+def test_estimate_reproduces_mmpose_image_keypoints(fixtures_dir: Path, mmpose_checkpoints: dict, image: np.ndarray,
+                                                     name: str, runtime: str) -> None:
     """``PoseEstimator(pose_model=NAME, checkpoint=FILE, flip_test=True, pose_nms="none").estimate(image, boxes, 1)``:
     MMPose's image-pixel keypoints within 0.05 px and its scores within 1e-4, through PyTorch and ONNX Runtime."""
     case = _case(fixtures_dir, name)
-    checkpoint = tmp_path / "mmpose.pth"  # an MMPose 1.x file: state_dict + meta
-    torch.save({"state_dict": parity.synth_state(synth, fixtures_dir / name), "meta": {"mmpose_version": "1.3.2"}},
-               checkpoint)
+    checkpoint = mmpose_checkpoints[name]
     est = PoseEstimator(pose_model=name, checkpoint=checkpoint, flip_test=True, pose_nms="none", runtime=runtime,
                         num_threads=1)
     assert est.schema.num_keypoints == parity.fixture_info(fixtures_dir / name)["num_keypoints"]

@@ -20,15 +20,7 @@ onnx = pytest.importorskip("onnx")
 K = 17
 
 
-def _skeleton(cx: float, cy: float, w: float, h: float, visibility: float) -> np.ndarray:
-    """``(K, 3)`` an upright person in the box (MoveNet-style normalised layout scaled into it)."""
-    yx = np.asarray(testdata.MOVENET_YX)
-    return np.column_stack([cx - w / 2 + yx[:, 1] * w, cy - h / 2 + yx[:, 0] * h, np.full(K, visibility)])
-
-
-def _candidate(cx, cy, w, h, score, visibility=0.8) -> np.ndarray:
-    return np.concatenate([[cx, cy, w, h, score], _skeleton(cx, cy, w, h, visibility).ravel()])
-
+_candidate = testdata.yolo_pose_person
 
 #: A person (0.9), its near-duplicate (IoU > 0.7, removed by NMS), a second person (0.6), and a candidate below
 #: the 0.001 evaluation threshold; input pixels of a 640x640 input.
